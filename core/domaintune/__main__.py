@@ -1,0 +1,3 @@
+from domaintune.cli import main
+
+main()

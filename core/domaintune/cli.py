@@ -1,0 +1,207 @@
+"""The `tune` command line. Imports of torch and transformers happen inside the commands that
+need them, so `tune --help` and `tune plugins` start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from domaintune import __version__
+from domaintune.errors import DomaintuneError
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+# CLI option name -> RunConfig key, for the options that override the config.
+RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--domain", {"help": "Domain to tune for (see `tune plugins`)."}),
+    ("--data", {"help": "Training data file (default: the domain's bundled sample)."}),
+    ("--eval-data", {"help": "Held-out data file (default: bundled split, or a split of --data)."}),
+    ("--model", {"help": "Local model folder or hub name (default: embedded SmolLM2-135M-Instruct)."}),
+    ("--output-dir", {"help": "Run folder to create (default: runs/<domain>-<time>)."}),
+    ("--method", {"type": click.Choice(["lora", "full"]), "help": "Fine-tuning method."}),
+    ("--epochs", {"type": float, "help": "Passes over the training data."}),
+    ("--time-budget-minutes", {"type": float, "help": "Stop training after this many minutes."}),
+    ("--max-train-rows", {"type": int, "help": "Train on at most this many rows."}),
+    ("--eval-rows", {"type": int, "help": "Rows held out (or kept) for scoring."}),
+    ("--batch-size", {"type": int, "help": "Rows per training step."}),
+    ("--learning-rate", {"type": float, "help": "Peak learning rate."}),
+    ("--max-length", {"type": int, "help": "Tokens per example."}),
+    ("--lora-r", {"type": int, "help": "LoRA rank."}),
+    ("--seed", {"type": int, "help": "Random seed for splits, shuffling and initialisation."}),
+    ("--precision", {"type": click.Choice(["auto", "bf16", "fp32"]), "help": "Training precision."}),
+]
+
+
+def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    for name, kwargs in reversed(RUN_OPTIONS):
+        function = click.option(name, default=None, **kwargs)(function)
+    return click.option(
+        "--config", "config_file", type=click.Path(path_type=Path), default=None,
+        help="YAML or TOML file of settings; options given here override it.",
+    )(function)
+
+
+def _fail(error: DomaintuneError) -> None:
+    stderr.print(f"[bold red]Error:[/] {error}", highlight=False, markup=True)
+    sys.exit(1)
+
+
+@contextlib.contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except DomaintuneError as error:
+        _fail(error)
+
+
+class RichReporter:
+    def step(self, message: str) -> None:
+        stderr.print(f"[bold cyan]>[/] {message}")
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: float) -> Iterator[Callable[[float], None]]:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+        with Progress(*columns, console=stderr, transient=False) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda n: progress.advance(task, n)
+
+
+def _results_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary['domain']}: base vs tuned on {summary['data']['eval_rows']} held-out rows")
+    table.add_column("metric")
+    table.add_column("base", justify="right")
+    table.add_column("tuned", justify="right")
+    table.add_column("change", justify="right")
+    for name, base in summary["base"].items():
+        tuned = summary["tuned"][name]
+        colour = "green" if tuned > base else "red" if tuned < base else ""
+        table.add_row(name, f"{base:.3f}", f"{tuned:.3f}", f"[{colour}]{tuned - base:+.3f}[/]" if colour else f"{tuned - base:+.3f}")
+    if "majority_baseline" in summary:
+        majority = summary["majority_baseline"]
+        table.add_row(f"majority ({majority['label']})", f"{majority['accuracy']:.3f}", "", "")
+    return table
+
+
+def _run(config_file: Path | None, options: dict[str, Any]) -> None:
+    from domaintune.config import build_config, read_config_file
+    from domaintune.plugins import get_domain
+    from domaintune.run import run_job
+
+    file_values = read_config_file(config_file) if config_file else {}
+    cli_values = {key: value for key, value in options.items() if value is not None}
+    domain_name = cli_values.get("domain", file_values.get("domain"))
+    domain_defaults = dict(get_domain(domain_name).defaults) if isinstance(domain_name, str) else {}
+    config = build_config(domain_defaults, file_values, cli_values)
+    outcome = run_job(config, RichReporter())
+    stdout.print(_results_table(outcome.summary))
+    train = outcome.summary["train"]
+    stdout.print(
+        f"Trained {train['steps']} steps in {train['seconds']:.0f} s "
+        f"({train['tokens_per_second']:.0f} tokens/s); whole run {outcome.summary['wall_seconds']:.0f} s."
+    )
+    stdout.print(f"Run folder: {outcome.run_dir}")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@run_options
+@click.version_option(__version__, prog_name="domaintune")
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
+    """Fine-tune a language model on a regulated domain and show whether it got better.
+
+    \b
+    tune --domain legal          run the whole job on the default model
+    tune plugins                 list installed plugins and their domains
+    tune filter --domain D IN OUT  apply a domain's safety filters to a data file
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if options["domain"] is None and config_file is None:
+        click.echo(ctx.get_help())
+        return
+    with _friendly_errors():
+        _run(config_file, options)
+
+
+@cli.command()
+@run_options
+def run(config_file: Path | None, **options: Any) -> None:
+    """Run a whole domain job (the same as `tune --domain D ...`)."""
+    with _friendly_errors():
+        _run(config_file, options)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: distribution, version, domains and hooks."""
+    from dataclasses import asdict
+
+    from domaintune.plugins import broken_plugins, plugin_infos
+
+    with _friendly_errors():
+        infos = plugin_infos()
+    if as_json:
+        click.echo(json.dumps(
+            {"plugins": [asdict(i) for i in infos], "broken": [asdict(b) for b in broken_plugins]},
+            indent=2,
+        ))
+        return
+    table = Table(title="domaintune plugins")
+    for column in ("plugin", "distribution", "version", "domains", "hooks"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(
+            info.name, info.distribution or "(built in)", info.version or __version__,
+            ", ".join(info.domains), ", ".join(info.hooks),
+        )
+    stdout.print(table)
+    for broken in broken_plugins:
+        stderr.print(
+            f"[bold red]Broken plugin[/] {broken.name!r} ({broken.distribution}) failed to import: "
+            f"{broken.error}", highlight=False,
+        )
+
+
+@cli.command(name="filter")
+@click.option("--domain", required=True, help="Domain whose safety filters to apply.")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+def filter_command(domain: str, source: Path, target: Path) -> None:
+    """Apply a domain's training-data safety filters to SOURCE and write TARGET (JSONL)."""
+    from domaintune.data import apply_filters
+    from domaintune.files import write_jsonl_atomic
+    from domaintune.plugins import collect, get_domain
+    from domaintune.run import load_source
+
+    with _friendly_errors():
+        the_domain = get_domain(domain)
+        dataset = load_source(the_domain, source)
+        filtered, report = apply_filters(dataset, collect("make_data_filters", domain=the_domain))
+        rows = [
+            {key: value for key, value in row.items() if key != "task" or value}
+            for row in filtered
+        ]
+        write_jsonl_atomic(target, rows)
+    stderr.print(
+        f"{report.rows_in} rows in, {report.rows_changed} changed, {report.rows_dropped} dropped, "
+        f"{len(rows)} written to {target}"
+    )
+    for kind, count in sorted(report.counts.items()):
+        stderr.print(f"  {kind}: {count}")
+
+
+def main() -> None:
+    cli(prog_name=Path(sys.argv[0]).name if sys.argv[0].endswith(("tune", "domaintune")) else "tune")

@@ -1,0 +1,144 @@
+"""The run configuration: a typed dataclass built from the domain's defaults, a YAML or TOML
+file, and command-line options, in that order of precedence (last wins).
+
+Every invalid value is reported in one ConfigError, so a user fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from domaintune.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    domain: str
+    data: str | None = None
+    """Training data file; default: the domain's bundled sample."""
+    eval_data: str | None = None
+    """Held-out data file; default: the domain's bundled eval split, else a split of `data`."""
+    model: str | None = None
+    """Local folder or hub name for `from_pretrained`; default: the embedded SmolLM2-135M."""
+    output_dir: str | None = None
+    """Run folder; default: runs/<domain>-<date>-<time>."""
+    method: Literal["lora", "full"] = "lora"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    time_budget_minutes: float | None = None
+    """Stop training after this many minutes; the learning rate decays to zero by then."""
+    batch_size: int = 8
+    gradient_accumulation: int = 1
+    max_length: int = 256
+    """Tokens per example; longer prompts lose their middle, keeping instruction and question."""
+    max_train_rows: int | None = None
+    eval_rows: int = 200
+    """Rows held out for scoring when no eval split exists; also the cap on a given eval set."""
+    eval_batch_size: int = 16
+    warmup_ratio: float = 0.05
+    seed: int = 0
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """auto: bf16 on a GPU that supports it, fp32 elsewhere."""
+    logging_steps: int = 10
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_POSITIVE = {
+    "lora_r", "lora_alpha", "learning_rate", "epochs", "time_budget_minutes", "batch_size",
+    "gradient_accumulation", "max_length", "max_train_rows", "eval_rows", "eval_batch_size",
+    "logging_steps",
+}
+_FRACTIONS = {"lora_dropout", "warmup_ratio"}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) mapping of config keys."""
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist; pass an existing file to --config.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            values: Any = tomllib.loads(text)
+        elif path.suffix.lower() in {".yaml", ".yml"}:
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"Config file {path} must end in .yaml, .yml or .toml.")
+    except ConfigError:
+        raise
+    except Exception as exc:  # the parsers' own errors carry line and column
+        raise ConfigError(f"Config file {path} could not be parsed: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of keys to values.")
+    return values
+
+
+def _check_value(name: str, value: Any, annotation: Any) -> tuple[Any, str | None]:
+    """Coerce ``value`` to the field's type, or say what is wrong with it."""
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if value is None:
+        return None, None if type(None) in options else f"{name}: must be set (got null)"
+    for option in options:
+        if typing.get_origin(option) is Literal:
+            if value in typing.get_args(option):
+                return value, None
+            allowed = ", ".join(map(str, typing.get_args(option)))
+            return value, f"{name}: {value!r} is not one of {allowed}"
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), None
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        if option is str and isinstance(value, (str, Path)):
+            return str(value), None
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    return value, f"{name}: {value!r} is a {type(value).__name__}, expected {expected}"
+
+
+def build_config(*layers: Mapping[str, Any]) -> RunConfig:
+    """Merge layers of config values (later wins) into a validated RunConfig."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    hints = typing.get_type_hints(RunConfig)
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    for name, value in merged.items():
+        if name not in hints:
+            close = difflib.get_close_matches(name, hints, n=1)
+            errors.append(
+                f"{name}: unknown setting" + (f"; did you mean {close[0]!r}?" if close else "")
+            )
+            continue
+        value, error = _check_value(name, value, hints[name])
+        if error is None and value is not None:
+            if name in _POSITIVE and value <= 0:
+                error = f"{name}: must be greater than 0 (got {value})"
+            elif name in _FRACTIONS and not 0 <= value < 1:
+                error = f"{name}: must be at least 0 and below 1 (got {value})"
+        if error:
+            errors.append(error)
+        else:
+            values[name] = value
+    if "domain" not in merged:
+        errors.append("domain: must be set; pass --domain NAME (see `tune plugins`)")
+    if errors:
+        raise ConfigError(
+            f"{len(errors)} invalid setting(s):\n  " + "\n  ".join(errors)
+            + "\nFix them in the config file or on the command line (`tune --help`)."
+        )
+    return RunConfig(**values)

@@ -1,0 +1,73 @@
+"""Value objects that plugins build and the core consumes: domains, metrics, safety filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Message = dict[str, str]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+Batch = Mapping[str, Sequence[Any]]
+"""A batch of rows as ``datasets.map(batched=True)`` passes it: column name -> values."""
+
+Formatter = Callable[[Batch], list[list[Message]]]
+"""Turns a batch of rows into one conversation per row; the last message is the assistant's
+answer (the training target, and the reference when scoring)."""
+
+TaskType = Literal["classification", "generation"]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A domain a plugin offers: what `tune --domain NAME` trains on and how it is judged.
+
+    ``task_type`` decides how the model is scored: ``classification`` compares the
+    log-likelihood of each label after the prompt; ``generation`` decodes greedily.
+    """
+
+    name: str
+    description: str
+    task_type: TaskType
+    system_prompt: str
+    train_data: Path | None = None
+    eval_data: Path | None = None
+    labels: tuple[str, ...] = ()
+    max_new_tokens: int = 32
+    data_attribution: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Run-config values that suit this domain (e.g. ``max_length``); the user's config and
+    command-line options override them."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score over a whole eval set. ``compute(predictions, references)`` returns one float."""
+
+    name: str
+    compute: Callable[[list[str], list[str]], float]
+    higher_is_better: bool = True
+
+
+@dataclass
+class FilterOutcome:
+    """What a safety filter did to a batch of texts.
+
+    ``texts`` has one (possibly rewritten) text per input; ``blocked[i]`` marks a text that
+    must not be used (a training row is dropped, a generated answer is flagged); ``counts``
+    tallies findings by type, e.g. ``{"EMAIL": 2, "privileged": 1}``.
+    """
+
+    texts: list[str]
+    blocked: list[bool]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SafetyFilter:
+    """A named, batched filter over texts. ``apply`` must be deterministic and idempotent."""
+
+    name: str
+    apply: Callable[[list[str]], FilterOutcome]

@@ -1,0 +1,219 @@
+"""Scoring a model on held-out rows, batched.
+
+Classification domains: the log-likelihood of each label's tokens after the prompt (as
+multiple-choice harnesses do), the most likely label wins. Generation domains: greedy decoding
+with the KV cache and left padding. The prompt is truncated exactly as in training.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from domaintune.domain import Domain, Formatter, Metric, SafetyFilter
+from domaintune.encoding import cut_middle, split_prompt_answer, tokenize_texts
+from domaintune.plugins import blame
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+Progress = Callable[[float], None]
+"""Called with the number of rows (or fraction of rows) just scored."""
+
+
+@dataclass
+class Scored:
+    predictions: list[str]
+    references: list[str]
+    metrics: dict[str, float]
+    seconds: float
+    output_filter_counts: dict[str, int]
+
+
+def render_eval_set(
+    dataset: datasets.Dataset,
+    formatter: Formatter,
+    tokenizer: PreTrainedTokenizerBase,
+    domain_name: str,
+) -> tuple[list[str], list[str]]:
+    """Prompt texts (chat template applied) and reference answers for every eval row."""
+    rows = dataset.to_dict()
+    with blame(f"the formatter of domain {domain_name!r}"):
+        conversations = formatter(rows)
+    prompts, _ = split_prompt_answer(conversations, tokenizer)
+    references = [conversation[-1]["content"].strip() for conversation in conversations]
+    return prompts, references
+
+
+def _left_padded(
+    rows: list[list[int]], pad_token_id: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    import torch
+
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, width - len(row):] = torch.tensor(row)
+        attention_mask[i, width - len(row):] = 1
+    # Positions count real tokens only, so left padding does not shift the rotary positions.
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    return {
+        "input_ids": input_ids.to(device),
+        "attention_mask": attention_mask.to(device),
+        "position_ids": position_ids.to(device),
+    }
+
+
+def _batches_by_length(rows: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Row indices grouped into batches of similar length (less padding)."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def score_labels(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    labels: list[str],
+    max_length: int,
+    batch_size: int,
+    progress: Progress,
+) -> list[str]:
+    """The label with the highest summed log-probability after each prompt.
+
+    Each label's tokens are scored by one forward pass over prompt + label[:-1]; labels of
+    one token share the pass over the bare prompt, so yes/no/maybe costs one pass per row.
+    Only the last few positions go through the 49k-wide output layer (``logits_to_keep``).
+    """
+    import torch
+
+    label_ids = tokenize_texts(tokenizer, labels)
+    longest_label = max(len(ids) for ids in label_ids)
+    prompt_ids = [cut_middle(ids, max_length - longest_label) for ids in tokenize_texts(tokenizer, prompts)]
+    # One scored sequence per (prompt, distinct label prefix).
+    sequences: list[list[int]] = []
+    sequence_of: dict[tuple[int, tuple[int, ...]], int] = {}
+    for p, ids in enumerate(prompt_ids):
+        for label in label_ids:
+            key = (p, tuple(label[:-1]))
+            if key not in sequence_of:
+                sequence_of[key] = len(sequences)
+                sequences.append(ids + label[:-1])
+    keep = longest_label
+    log_probs: list[torch.Tensor] = [None] * len(sequences)  # type: ignore[list-item]
+    device = model.device
+    model.eval()
+    with torch.inference_mode():
+        for batch in _batches_by_length(sequences, batch_size):
+            inputs = _left_padded([sequences[i] for i in batch], tokenizer.pad_token_id, device)
+            logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
+            batch_log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for row, index in enumerate(batch):
+                log_probs[index] = batch_log_probs[row]
+            progress(len(batch) * len(prompts) / len(sequences))
+    predictions = []
+    for p in range(len(prompts)):
+        scores = []
+        for label in label_ids:
+            positions = log_probs[sequence_of[(p, tuple(label[:-1]))]][-len(label):]
+            scores.append(sum(float(positions[j, token]) for j, token in enumerate(label)))
+        predictions.append(labels[max(range(len(labels)), key=scores.__getitem__)])
+    return predictions
+
+
+def generate_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_length: int,
+    max_new_tokens: int,
+    batch_size: int,
+    progress: Progress,
+) -> list[str]:
+    """Greedy answers, batched with left padding and the KV cache."""
+    import torch
+
+    prompt_ids = [cut_middle(ids, max_length) for ids in tokenize_texts(tokenizer, prompts)]
+    answers: list[str] = [""] * len(prompts)
+    model.eval()
+    with torch.inference_mode():
+        for batch in _batches_by_length(prompt_ids, batch_size):
+            inputs = _left_padded([prompt_ids[i] for i in batch], tokenizer.pad_token_id, model.device)
+            inputs.pop("position_ids")  # generate derives them from the attention mask
+            output = model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            new_tokens = output[:, inputs["input_ids"].shape[1]:]
+            for index, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                answers[index] = text.strip()
+            progress(len(batch))
+    return answers
+
+
+def compute_metrics(
+    metrics: list[Metric], predictions: list[str], references: list[str]
+) -> dict[str, float]:
+    values = {}
+    for metric in metrics:
+        with blame(f"metric {metric.name!r}"):
+            values[metric.name] = float(metric.compute(predictions, references))
+    return values
+
+
+def apply_output_filters(
+    filters: list[SafetyFilter], answers: list[str]
+) -> tuple[list[str], dict[str, int]]:
+    counts: dict[str, int] = {}
+    for safety_filter in filters:
+        with blame(f"output filter {safety_filter.name!r}"):
+            outcome = safety_filter.apply(answers)
+        answers = outcome.texts
+        for kind, n in outcome.counts.items():
+            key = f"{safety_filter.name}:{kind}"
+            counts[key] = counts.get(key, 0) + n
+        flagged = sum(outcome.blocked)
+        if flagged:
+            key = f"{safety_filter.name}:flagged"
+            counts[key] = counts.get(key, 0) + flagged
+    return answers, counts
+
+
+def score(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    domain: Domain,
+    prompts: list[str],
+    references: list[str],
+    labels: list[str],
+    metrics: list[Metric],
+    output_filters: list[SafetyFilter],
+    max_length: int,
+    batch_size: int,
+    progress: Progress = lambda n: None,
+) -> Scored:
+    """Predict an answer for every prompt and compute the metrics against the references."""
+    started = time.monotonic()
+    counts: dict[str, Any] = {}
+    if domain.task_type == "classification":
+        predictions = score_labels(model, tokenizer, prompts, labels, max_length, batch_size, progress)
+    else:
+        predictions = generate_answers(
+            model, tokenizer, prompts, max_length, domain.max_new_tokens, batch_size, progress
+        )
+        predictions, counts = apply_output_filters(output_filters, predictions)
+    return Scored(
+        predictions=predictions,
+        references=references,
+        metrics=compute_metrics(metrics, predictions, references),
+        seconds=time.monotonic() - started,
+        output_filter_counts=counts,
+    )

@@ -1,0 +1,238 @@
+"""One domain job, top to bottom: data, safety filters, split, base score, fine-tune, tuned
+score, run folder. The CLI renders what this returns; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import yaml
+
+from domaintune import __version__
+from domaintune.config import RunConfig
+from domaintune.data import FilterReport, apply_filters, split_train_eval
+from domaintune.domain import Domain, Metric
+from domaintune.errors import ConfigError, DataError, PluginError
+from domaintune.evaluation import Progress, Scored, render_eval_set, score
+from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from domaintune.metrics import majority_baseline
+from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
+from domaintune.report import render_markdown
+
+if TYPE_CHECKING:
+    import datasets
+
+MAX_LABELS = 50
+
+
+class Reporter(Protocol):
+    """How a job shows progress; the CLI gives a rich one, tests a silent one."""
+
+    def step(self, message: str) -> None: ...
+
+    def progress(self, description: str, total: float) -> contextlib.AbstractContextManager[Progress]: ...
+
+
+class SilentReporter:
+    def step(self, message: str) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: float) -> Iterator[Progress]:
+        yield lambda n: None
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    summary: dict[str, Any]
+    """Everything written to metrics.json."""
+
+
+def load_source(domain: Domain, source: str | Path) -> datasets.Dataset:
+    dataset = call_hook("load_data", domain=domain, source=str(source))
+    if dataset is None:
+        raise DataError(f"No plugin could read {source} for domain {domain.name!r}.")
+    missing = {"prompt", "completion"} - set(dataset.column_names)
+    if missing:
+        raise PluginError(
+            f"The load_data hook for domain {domain.name!r} returned a dataset without "
+            f"column(s) {sorted(missing)} for {source}; load_data must return prompt and "
+            "completion columns."
+        )
+    return dataset
+
+
+def domain_metrics(domain: Domain) -> list[Metric]:
+    metrics = collect("make_metrics", domain=domain)
+    names = [metric.name for metric in metrics]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise PluginError(
+            f"Metric name(s) {duplicated} are returned more than once by make_metrics for "
+            f"domain {domain.name!r}; give each plugin's metrics distinct names."
+        )
+    return metrics
+
+
+def class_labels(domain: Domain, *datasets_: datasets.Dataset) -> list[str]:
+    """The label set: the domain's, plus any label the data uses."""
+    labels = list(domain.labels)
+    for dataset in datasets_:
+        for completion in dataset.unique("completion"):
+            if completion.strip() not in labels:
+                labels.append(completion.strip())
+    if len(labels) > MAX_LABELS:
+        raise DataError(
+            f"Domain {domain.name!r} is a classification domain, but the data has "
+            f"{len(labels)} distinct completions (more than {MAX_LABELS}); give "
+            "label completions, or use a generation domain."
+        )
+    return labels
+
+
+def new_run_dir(config: RunConfig) -> Path:
+    if config.output_dir:
+        run_dir = Path(config.output_dir)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ConfigError(
+                f"output_dir: {run_dir} already holds files; choose a new folder so that no "
+                "earlier run is overwritten."
+            )
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path("runs") / f"{config.domain}-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def prepare_data(
+    domain: Domain, config: RunConfig
+) -> tuple[datasets.Dataset, datasets.Dataset, dict[str, Any]]:
+    """Load, filter and split; returns train, eval and what happened, for the report."""
+    train_source = config.data or domain.train_data
+    if train_source is None:
+        raise ConfigError(
+            f"data: domain {domain.name!r} ships no sample data; pass --data PATH."
+        )
+    eval_source = config.eval_data or (domain.eval_data if config.data is None else None)
+    train_set = load_source(domain, train_source)
+    eval_set = load_source(domain, eval_source) if eval_source else None
+
+    filters = collect("make_data_filters", domain=domain)
+    train_set, train_filtered = apply_filters(train_set, filters)
+    stratify = domain.task_type == "classification"
+    if eval_set is None:
+        train_set, eval_set = split_train_eval(train_set, config.eval_rows, config.seed, stratify)
+        eval_filtered = FilterReport()
+    else:
+        eval_set, eval_filtered = apply_filters(eval_set, filters)
+        if len(eval_set) > config.eval_rows:
+            eval_set = eval_set.shuffle(seed=config.seed).select(range(config.eval_rows))
+    if config.max_train_rows and len(train_set) > config.max_train_rows:
+        train_set = train_set.shuffle(seed=config.seed).select(range(config.max_train_rows))
+    info = {
+        "train_source": str(train_source),
+        "eval_source": str(eval_source) if eval_source else f"held out from {train_source}",
+        "train_rows": len(train_set),
+        "eval_rows": len(eval_set),
+        "safety_filters": [f.name for f in filters],
+        "train_filter": train_filtered.as_dict(),
+        "eval_filter": eval_filtered.as_dict(),
+        "attribution": domain.data_attribution if config.data is None else "",
+    }
+    return train_set, eval_set, info
+
+
+def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
+    """Run a whole domain job and write its run folder."""
+    from domaintune.model import load_model, load_tokenizer, resolve_model
+    from domaintune.train import prepare_model, tokenize_dataset, train
+
+    reporter = reporter or SilentReporter()
+    started = time.monotonic()
+    random.seed(config.seed)
+    domain = get_domain(config.domain)
+
+    reporter.step(f"Loading and checking data for domain {domain.name!r}")
+    train_set, eval_set, data_info = prepare_data(domain, config)
+    run_dir = new_run_dir(config)
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    reporter.step("Loading the model")
+    model_path = resolve_model(config.model)
+    tokenizer = load_tokenizer(model_path)
+    model = load_model(model_path)
+    formatter = wrap_callable(
+        f"the formatter of domain {domain.name!r}", call_hook("make_formatter", domain=domain)
+    )
+    metrics = domain_metrics(domain)
+    output_filters = collect("make_output_filters", domain=domain)
+    labels = class_labels(domain, train_set, eval_set) if domain.task_type == "classification" else []
+    prompts, references = render_eval_set(eval_set, formatter, tokenizer, domain.name)
+
+    def evaluate(which: str) -> Scored:
+        with reporter.progress(f"Scoring the {which} model", total=len(prompts)) as advance:
+            return score(
+                model, tokenizer, domain, prompts, references, labels, metrics,
+                output_filters, config.max_length, config.eval_batch_size, advance,
+            )
+
+    base = evaluate("base")
+
+    reporter.step("Fine-tuning")
+    train_tokens = tokenize_dataset(train_set, formatter, tokenizer, config.max_length, domain.name)
+    model = prepare_model(model, config)
+    trained = train(model, tokenizer, train_tokens, config, run_dir / "checkpoints")
+    model_dir = run_dir / ("adapter" if config.method == "lora" else "model")
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+
+    tuned = evaluate("tuned")
+
+    summary: dict[str, Any] = {
+        "domaintune_version": __version__,
+        "domain": domain.name,
+        "task_type": domain.task_type,
+        "model": config.model or f"default ({model_path})",
+        "labels": labels,
+        "data": data_info,
+        "base": base.metrics,
+        "tuned": tuned.metrics,
+        "eval_seconds": {"base": base.seconds, "tuned": tuned.seconds},
+        "output_filter": {"base": base.output_filter_counts, "tuned": tuned.output_filter_counts},
+        "train": {
+            "steps": trained.steps,
+            "epochs": trained.epochs,
+            "seconds": trained.seconds,
+            "tokens": trained.tokens,
+            "tokens_per_second": trained.tokens_per_second,
+            "stopped_by_time_budget": trained.stopped_by_budget,
+            "loss_history": [
+                {"step": entry["step"], "loss": entry["loss"]}
+                for entry in trained.log_history
+                if "loss" in entry
+            ],
+        },
+    }
+    if domain.task_type == "classification":
+        label, accuracy = majority_baseline(train_set["completion"], references)
+        summary["majority_baseline"] = {"label": label, "accuracy": accuracy}
+    summary["wall_seconds"] = time.monotonic() - started
+    write_jsonl_atomic(
+        run_dir / "predictions.jsonl",
+        [
+            {"prompt": p, "reference": r, "base": b, "tuned": t}
+            for p, r, b, t in zip(prompts, references, base.predictions, tuned.predictions)
+        ],
+    )
+    write_json_atomic(run_dir / "metrics.json", summary)
+    write_text_atomic(run_dir / "report.md", render_markdown(summary))
+    return RunOutcome(run_dir=run_dir, summary=summary)

@@ -1,0 +1,189 @@
+"""LoRA (or full) fine-tuning with Hugging Face Trainer: loss on answer tokens only, dynamic
+padding, length-grouped batches, and an optional wall-clock budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domaintune.config import RunConfig
+from domaintune.domain import Formatter
+from domaintune.encoding import IGNORE_INDEX, encode_for_training
+from domaintune.plugins import blame
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: float
+    seconds: float
+    tokens: int
+    """Real (non-padding) tokens trained on."""
+    log_history: list[dict[str, Any]]
+    stopped_by_budget: bool
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def tokenize_dataset(
+    dataset: datasets.Dataset,
+    formatter: Formatter,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    domain_name: str,
+) -> datasets.Dataset:
+    """Format and tokenize in batches; adds a ``length`` column for length grouping."""
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        with blame(f"the formatter of domain {domain_name!r}"):
+            conversations = formatter(batch)
+        encoded = encode_for_training(conversations, tokenizer, max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    return dataset.map(
+        encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing"
+    )
+
+
+class PadToLongest:
+    """Pads each batch to its longest row and counts the real tokens it passes on."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+        self.real_tokens = 0
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        import torch
+
+        width = max(len(row["input_ids"]) for row in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            input_ids[i, :n] = torch.tensor(row["input_ids"])
+            labels[i, :n] = torch.tensor(row["labels"])
+            attention_mask[i, :n] = 1
+        self.real_tokens += int(attention_mask.sum())
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+
+
+def use_bf16(precision: str) -> bool:
+    import torch
+
+    if precision == "bf16":
+        return True
+    return precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
+    """Wrap the model in LoRA adapters on every linear layer (peft finds them), or train it all."""
+    if config.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def _time_and_step_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, budget_s: float | None
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup, then linear decay to zero by the last step or by the end of the time
+    budget, whichever comes first: a budget-capped run still ends at a low learning rate."""
+    from torch.optim.lr_scheduler import LambdaLR
+
+    start = time.monotonic()
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        progress = step / max(total_steps, 1)
+        if budget_s:
+            progress = max(progress, (time.monotonic() - start) / budget_s)
+        return max(0.0, 1.0 - progress)
+
+    return LambdaLR(optimizer, factor)
+
+
+def train(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_dataset: datasets.Dataset,
+    config: RunConfig,
+    output_dir: Path,
+) -> TrainResult:
+    """Fine-tune ``model`` (already prepared with `prepare_model`) in place."""
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    global_batch = config.batch_size * config.gradient_accumulation
+    total_steps = max(1, math.ceil(len(train_dataset) * config.epochs / global_batch))
+    started = time.monotonic()
+
+    class StopAtBudget(TrainerCallback):
+        stopped = False
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
+            if budget_s and time.monotonic() - started >= budget_s:
+                control.should_training_stop = StopAtBudget.stopped = True
+            return control
+
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        num_train_epochs=config.epochs,
+        max_steps=total_steps,
+        learning_rate=config.learning_rate,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        bf16=use_bf16(config.precision),
+        use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",
+        remove_unused_columns=False,
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+    warmup = int(total_steps * config.warmup_ratio)
+    scheduler = _time_and_step_schedule(optimizer, total_steps, warmup, budget_s)
+    collator = PadToLongest(tokenizer.pad_token_id)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        data_collator=collator,
+        optimizers=(optimizer, scheduler),
+        callbacks=[StopAtBudget()],
+    )
+    output = trainer.train()
+    seconds = time.monotonic() - started
+    return TrainResult(
+        steps=output.global_step,
+        epochs=float(trainer.state.epoch or 0.0),
+        seconds=seconds,
+        tokens=collator.real_tokens,
+        log_history=list(trainer.state.log_history),
+        stopped_by_budget=StopAtBudget.stopped,
+    )

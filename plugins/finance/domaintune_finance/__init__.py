@@ -1,0 +1,1 @@
+"""domaintune-finance: TAT-QA table QA, financial PII masking, and advice flags."""

@@ -1,0 +1,1 @@
+"""domaintune-healthcare: PubMedQA, PHI masking, and dose flags on generated answers."""

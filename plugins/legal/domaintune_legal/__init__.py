@@ -1,0 +1,1 @@
+"""domaintune-legal: LegalBench tasks, privilege exclusion and personal-data masking."""
