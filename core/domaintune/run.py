@@ -156,6 +156,12 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.train import prepare_model, tokenize_dataset, train
 
+    import datasets
+    import transformers
+
+    # The job reports its own progress; the libraries' per-step bars for quick steps are noise.
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
     reporter = reporter or SilentReporter()
     started = time.monotonic()
     random.seed(config.seed)
