@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from domaintune import __version__
@@ -52,7 +53,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _fail(error: DomaintuneError) -> None:
-    stderr.print(f"[bold red]Error:[/] {error}", highlight=False, markup=True)
+    stderr.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, emoji=False)
     sys.exit(1)
 
 
@@ -66,7 +67,7 @@ def _friendly_errors() -> Iterator[None]:
 
 class RichReporter:
     def step(self, message: str) -> None:
-        stderr.print(f"[bold cyan]>[/] {message}")
+        stderr.print(f"[bold cyan]>[/] {escape(message)}", emoji=False)
 
     @contextlib.contextmanager
     def progress(self, description: str, total: float) -> Iterator[Callable[[float], None]]:
@@ -83,14 +84,19 @@ def _results_table(summary: dict[str, Any]) -> Table:
     table.add_column("metric")
     table.add_column("base", justify="right")
     table.add_column("tuned", justify="right")
-    table.add_column("change", justify="right")
+    table.add_column("tuned - base", justify="right")
+    table.add_column("95% interval", justify="right")
     for name, base in summary["base"].items():
-        tuned = summary["tuned"][name]
-        colour = "green" if tuned > base else "red" if tuned < base else ""
-        table.add_row(name, f"{base:.3f}", f"{tuned:.3f}", f"[{colour}]{tuned - base:+.3f}[/]" if colour else f"{tuned - base:+.3f}")
+        change = summary["tuned_minus_base"][name]
+        colour = "green" if change["low"] > 0 else "red" if change["high"] < 0 else "yellow"
+        table.add_row(
+            name, f"{base:.3f}", f"{summary['tuned'][name]:.3f}",
+            f"[{colour}]{change['difference']:+.3f}[/]", f"[{change['low']:+.3f}, {change['high']:+.3f}]",
+        )
     if "majority_baseline" in summary:
         majority = summary["majority_baseline"]
-        table.add_row(f"majority ({majority['label']})", f"{majority['accuracy']:.3f}", "", "")
+        table.add_row(f"always {majority['label']!r}", f"{majority['accuracy']:.3f}", "", "", "")
+    table.caption = f"fixed {summary['flips']['fixed']} rows, broke {summary['flips']['broken']}"
     return table
 
 
@@ -111,7 +117,7 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
         f"Trained {train['steps']} steps in {train['seconds']:.0f} s "
         f"({train['tokens_per_second']:.0f} tokens/s); whole run {outcome.summary['wall_seconds']:.0f} s."
     )
-    stdout.print(f"Run folder: {outcome.run_dir}")
+    stdout.print(f"Run folder: {outcome.run_dir}", markup=False, emoji=False)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,7 +167,7 @@ def plugins(as_json: bool) -> None:
         return
     table = Table(title="domaintune plugins")
     for column in ("plugin", "distribution", "version", "domains", "hooks"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for info in infos:
         table.add_row(
             info.name, info.distribution or "(built in)", info.version or __version__,
@@ -170,8 +176,8 @@ def plugins(as_json: bool) -> None:
     stdout.print(table)
     for broken in broken_plugins:
         stderr.print(
-            f"[bold red]Broken plugin[/] {broken.name!r} ({broken.distribution}) failed to import: "
-            f"{broken.error}", highlight=False,
+            f"[bold red]Broken plugin[/] {escape(repr(broken.name))} ({escape(broken.distribution)}) "
+            f"failed to import: {escape(broken.error)}", highlight=False, emoji=False,
         )
 
 
@@ -197,10 +203,10 @@ def filter_command(domain: str, source: Path, target: Path) -> None:
         write_jsonl_atomic(target, rows)
     stderr.print(
         f"{report.rows_in} rows in, {report.rows_changed} changed, {report.rows_dropped} dropped, "
-        f"{len(rows)} written to {target}"
+        f"{len(rows)} written to {target}", markup=False, emoji=False, highlight=False,
     )
     for kind, count in sorted(report.counts.items()):
-        stderr.print(f"  {kind}: {count}")
+        stderr.print(f"  {kind}: {count}", markup=False, emoji=False, highlight=False)
 
 
 def main() -> None:

@@ -208,13 +208,18 @@ def split_train_eval(
         by_label: dict[str, list[int]] = {}
         for index, label in enumerate(dataset["completion"]):
             by_label.setdefault(label.strip(), []).append(index)
+        # Largest-remainder rounding: the shares add up to exactly eval_rows.
+        quotas = {label: eval_rows * len(m) / len(dataset) for label, m in by_label.items()}
+        sizes = {label: int(quota) for label, quota in quotas.items()}
+        leftover = eval_rows - sum(sizes.values())
+        for label in sorted(quotas, key=lambda l: (sizes[l] - quotas[l], l))[:leftover]:
+            sizes[label] += 1
         held_out: list[int] = []
         for label in sorted(by_label):
             members = by_label[label]
             rng.shuffle(members)
-            held_out.extend(members[: round(eval_rows * len(members) / len(dataset))])
+            held_out.extend(members[: sizes[label]])
         rng.shuffle(held_out)
-        held_out = held_out[:eval_rows]
     else:
         rng.shuffle(indices)
         held_out = indices[:eval_rows]

@@ -94,15 +94,21 @@ def check_hooks() -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin)
         raise PluginError(
-            f"Plugin {exc.plugin_name!r} ({_distribution_label(exc.plugin_name)}) "
+            f"Plugin {name!r} ({_distribution_label(name)}) "
             f"implements a hook that does not exist: {exc}. Fix the hook name to one of "
             f"{', '.join(sorted(hook_names()))}."
         ) from exc
 
 
 def hook_names() -> list[str]:
-    return [name for name in dir(pm.hook) if not name.startswith("_")]
+    # pluggy adds an unspecified caller for every unknown (misspelled) name; leave those out.
+    return [
+        name
+        for name in dir(pm.hook)
+        if not name.startswith("_") and getattr(pm.hook, name).spec is not None
+    ]
 
 
 def _allowed_plugins() -> set[str] | None:

@@ -22,12 +22,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         "## Held-out metrics",
         "",
-        "| metric | base | tuned | change |",
-        "|---|---|---|---|",
+        "| metric | base | tuned | tuned - base | 95% interval |",
+        "|---|---|---|---|---|",
     ]
     for name, base in summary["base"].items():
-        tuned = summary["tuned"][name]
-        lines.append(f"| {name} | {_number(base)} | {_number(tuned)} | {tuned - base:+.3f} |")
+        tuned, change = summary["tuned"][name], summary["tuned_minus_base"][name]
+        lines.append(
+            f"| {name} | {_number(base)} | {_number(tuned)} | {change['difference']:+.3f} "
+            f"| [{change['low']:+.3f}, {change['high']:+.3f}] |"
+        )
     if "majority_baseline" in summary:
         majority = summary["majority_baseline"]
         lines += [
@@ -35,6 +38,22 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"Majority-class baseline (always {majority['label']!r}): accuracy "
             f"{_number(majority['accuracy'])}.",
         ]
+    flips = summary["flips"]
+    lines += [
+        "",
+        "The interval is a paired bootstrap over the held-out rows; when it excludes 0 the "
+        "change is unlikely to be noise.",
+        "",
+        f"Rows the tuning fixed: {flips['fixed']}; rows it broke: {flips['broken']} "
+        "(all rows are in predictions.jsonl).",
+    ]
+    for kind in ("fixed", "broken"):
+        for example in summary["flip_examples"][kind]:
+            prompt = " ".join(example["prompt"].split())[-200:]
+            lines.append(
+                f"- {kind}: ...{prompt} | reference {example['reference']!r}, base "
+                f"{example['base']!r}, tuned {example['tuned']!r}"
+            )
     lines += [
         "",
         "## Training",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from domaintune import __version__
+from domaintune.comparison import flipped_rows, paired_bootstrap
 from domaintune.config import RunConfig
 from domaintune.data import FilterReport, apply_filters, split_train_eval
 from domaintune.domain import Domain, Metric
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import datasets
 
 MAX_LABELS = 50
+MAX_FLIP_EXAMPLES = 5
 
 
 class Reporter(Protocol):
@@ -228,17 +230,25 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
             ],
         },
     }
+    summary["tuned_minus_base"] = {
+        metric.name: vars(paired_bootstrap(metric, base.predictions, tuned.predictions, references, config.seed))
+        for metric in metrics
+    }
+    flips = flipped_rows(base.predictions, tuned.predictions, references)
+    summary["flips"] = {kind: len(rows) for kind, rows in flips.items()}
     if domain.task_type == "classification":
         label, accuracy = majority_baseline(train_set["completion"], references)
         summary["majority_baseline"] = {"label": label, "accuracy": accuracy}
     summary["wall_seconds"] = time.monotonic() - started
-    write_jsonl_atomic(
-        run_dir / "predictions.jsonl",
-        [
-            {"prompt": p, "reference": r, "base": b, "tuned": t}
-            for p, r, b, t in zip(prompts, references, base.predictions, tuned.predictions)
-        ],
-    )
+    flip_of = {i: kind for kind, rows in flips.items() for i in rows}
+    predictions = [
+        {"prompt": p, "reference": r, "base": b, "tuned": t, "flip": flip_of.get(i, "")}
+        for i, (p, r, b, t) in enumerate(zip(prompts, references, base.predictions, tuned.predictions))
+    ]
+    write_jsonl_atomic(run_dir / "predictions.jsonl", predictions)
+    summary["flip_examples"] = {
+        kind: [predictions[i] for i in rows[:MAX_FLIP_EXAMPLES]] for kind, rows in flips.items()
+    }
     write_json_atomic(run_dir / "metrics.json", summary)
     write_text_atomic(run_dir / "report.md", render_markdown(summary))
     return RunOutcome(run_dir=run_dir, summary=summary)
