@@ -174,6 +174,8 @@ def test_tune_legal_on_the_default_model(tmp_path: Path) -> None:
     predictions = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(predictions) == summary["data"]["eval_rows"] > 0
     assert summary["train"]["steps"] > 0
+    # The job exists to make the model better on the domain: the bundled legal sample must show it.
+    assert summary["tuned"]["accuracy"] > summary["base"]["accuracy"]
     # The CLI shows the comparison and where the run went.
     assert "accuracy" in result.stdout
     assert f"{summary['tuned']['accuracy']:.3f}" in result.stdout
