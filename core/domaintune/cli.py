@@ -43,9 +43,20 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+GATE_FAILED_EXIT_CODE = 3
+
+
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for name, kwargs in reversed(RUN_OPTIONS):
         function = click.option(name, default=None, **kwargs)(function)
+    function = click.option(
+        "--max-regression", multiple=True, metavar="METRIC=DELTA",
+        help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores more than DELTA below the base model.",
+    )(function)
+    function = click.option(
+        "--fail-under", multiple=True, metavar="METRIC=VALUE",
+        help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores below VALUE.",
+    )(function)
     return click.option(
         "--config", "config_file", type=click.Path(path_type=Path), default=None,
         help="YAML or TOML file of settings; options given here override it.",
@@ -102,14 +113,21 @@ def _results_table(summary: dict[str, Any]) -> Table:
 
 def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.config import build_config, read_config_file
+    from domaintune.gate import check_unknown_metrics, gate_failures, parse_thresholds
     from domaintune.plugins import get_domain
-    from domaintune.run import run_job
+    from domaintune.run import domain_metrics, run_job
 
+    fail_under = parse_thresholds("--fail-under", options.pop("fail_under"))
+    max_regression = parse_thresholds("--max-regression", options.pop("max_regression"))
     file_values = read_config_file(config_file) if config_file else {}
     cli_values = {key: value for key, value in options.items() if value is not None}
     domain_name = cli_values.get("domain", file_values.get("domain"))
     domain_defaults = dict(get_domain(domain_name).defaults) if isinstance(domain_name, str) else {}
     config = build_config(domain_defaults, file_values, cli_values)
+    # A misspelled metric in a gate must fail now, not after the training it would judge.
+    metric_names = [metric.name for metric in domain_metrics(get_domain(config.domain))]
+    check_unknown_metrics(fail_under, "--fail-under", metric_names)
+    check_unknown_metrics(max_regression, "--max-regression", metric_names)
     outcome = run_job(config, RichReporter())
     stdout.print(_results_table(outcome.summary))
     train = outcome.summary["train"]
@@ -118,6 +136,11 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
         f"({train['tokens_per_second']:.0f} tokens/s); whole run {outcome.summary['wall_seconds']:.0f} s."
     )
     stdout.print(f"Run folder: {outcome.run_dir}", markup=False, emoji=False)
+    failures = gate_failures(outcome.summary, fail_under, max_regression)
+    for failure in failures:
+        stderr.print(f"[bold red]Gate failed:[/] {escape(failure)}", emoji=False)
+    if failures:
+        sys.exit(GATE_FAILED_EXIT_CODE)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
