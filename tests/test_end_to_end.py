@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -138,6 +140,22 @@ def test_tiny_end_to_end_run(tmp_path: Path, tiny_model: str, test_domain: Domai
         change = next(cell for header, cell in row.items() if "change" in header or "-" in header)
         assert float(change) == pytest.approx(summary["tuned"][name] - summary["base"][name], abs=1e-3)
     assert "rows in, 1 changed, 1 dropped" in report
+
+    # report.html stands alone: both charts are embedded PNGs, and the numbers are there.
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 2
+    assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
+    assert f"{summary['tuned']['accuracy']:.3f}" in html
+    assert "http" not in html.replace("http-equiv", "")  # nothing fetched from the network
+
+    # The adapter's model card names its base model and carries the tuned metrics.
+    card = (run_dir / "adapter" / "README.md").read_text(encoding="utf-8")
+    front_matter = yaml.safe_load(card.split("---\n")[1])
+    assert front_matter["base_model"] == tiny_model
+    assert front_matter["library_name"] == "peft"
+    card_metrics = front_matter["model-index"][0]["results"][0]["metrics"]
+    assert {m["type"]: m["value"] for m in card_metrics} == pytest.approx(summary["tuned"], abs=1e-4)
 
 
 def test_run_refuses_to_overwrite_an_earlier_run(tmp_path: Path, tiny_model: str, test_domain: Domain) -> None:

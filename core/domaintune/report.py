@@ -87,3 +87,107 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if data.get("attribution"):
         lines += ["", "## Data attribution", "", data["attribution"]]
     return "\n".join(lines) + "\n"
+
+
+def _png_base64(figure: Any) -> str:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_charts(summary: dict[str, Any]) -> dict[str, str]:
+    """The loss curve and the base-vs-tuned metrics chart, as base64 PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
+    charts = {}
+    history = summary["train"]["loss_history"]
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    axis.plot([entry["step"] for entry in history], [entry["loss"] for entry in history], marker=".")
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss (answer tokens)")
+    axis.set_title("Loss curve")
+    axis.grid(alpha=0.3)
+    charts["loss_curve"] = _png_base64(figure)
+    plt.close(figure)
+
+    names = list(summary["base"])
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    positions = range(len(names))
+    axis.bar([p - 0.2 for p in positions], [summary["base"][n] for n in names], width=0.4, label="base")
+    axis.bar([p + 0.2 for p in positions], [summary["tuned"][n] for n in names], width=0.4, label="tuned")
+    if "majority_baseline" in summary and "accuracy" in names:
+        axis.axhline(summary["majority_baseline"]["accuracy"], color="grey", linestyle="--", label="majority class")
+    axis.set_xticks(list(positions), names)
+    axis.set_ylim(0, 1)
+    axis.set_title("Held-out metrics: base vs tuned")
+    axis.legend()
+    charts["metrics"] = _png_base64(figure)
+    plt.close(figure)
+    return charts
+
+
+def render_html(summary: dict[str, Any], config: dict[str, Any]) -> str:
+    """A self-contained report (charts embedded), readable in any browser, offline."""
+    import html
+
+    import markdown_it
+
+    charts = render_charts(summary)
+    body = markdown_it.MarkdownIt("commonmark").enable("table").render(render_markdown(summary))
+    config_rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in config.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>domaintune run: {html.escape(summary['domain'])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }}
+img {{ max-width: 100%; }}
+</style></head><body>
+<img alt="Base vs tuned metrics" src="data:image/png;base64,{charts['metrics']}">
+<img alt="Training loss curve" src="data:image/png;base64,{charts['loss_curve']}">
+{body}
+<h2>Configuration</h2>
+<table>{config_rows}</table>
+</body></html>
+"""
+
+
+def render_model_card(summary: dict[str, Any], base_model: str) -> str:
+    """README.md for the saved adapter, with Hugging Face model-card front matter."""
+    import yaml
+
+    front_matter = {
+        "library_name": "peft",
+        "base_model": base_model,
+        "pipeline_tag": "text-generation",
+        "tags": ["domaintune", summary["domain"], "lora"],
+        "model-index": [
+            {
+                "name": f"domaintune-{summary['domain']}",
+                "results": [
+                    {
+                        "task": {"type": "text-generation"},
+                        "dataset": {"name": summary["data"]["eval_source"], "type": "custom"},
+                        "metrics": [
+                            {"type": name, "value": round(value, 4), "name": f"held-out {name}"}
+                            for name, value in summary["tuned"].items()
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    return (
+        "---\n" + yaml.safe_dump(front_matter, sort_keys=False) + "---\n\n"
+        + f"Adapter fine-tuned by domaintune on the {summary['domain']} domain.\n\n"
+        + render_markdown(summary).split("\n", 1)[1]
+    )

@@ -25,7 +25,7 @@ from domaintune.evaluation import Progress, Scored, render_eval_set, score
 from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from domaintune.metrics import majority_baseline
 from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
-from domaintune.report import render_markdown
+from domaintune.report import render_html, render_markdown, render_model_card
 
 if TYPE_CHECKING:
     import datasets
@@ -251,4 +251,6 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     }
     write_json_atomic(run_dir / "metrics.json", summary)
     write_text_atomic(run_dir / "report.md", render_markdown(summary))
+    write_text_atomic(run_dir / "report.html", render_html(summary, config.to_dict()))
+    write_text_atomic(model_dir / "README.md", render_model_card(summary, config.model or model_path))
     return RunOutcome(run_dir=run_dir, summary=summary)
