@@ -98,7 +98,9 @@ def test_real_plugins_are_discovered_through_entry_points(fresh_plugins: None) -
         info = infos[name]
         assert info.distribution == distribution
         assert info.version == importlib.metadata.version(distribution)
-        assert info.domains == [name]
+        # Each pack offers its own domain, and may offer more named after it.
+        assert name in info.domains
+        assert all(domain == name or domain.startswith(f"{name}-") for domain in info.domains)
         assert "register_domains" in info.hooks
         domain = domains[name]
         assert isinstance(domain, Domain) and domain.name == name
@@ -124,7 +126,7 @@ def test_plugins_json_lists_the_real_plugins(fresh_plugins: None) -> None:
     for name in REAL_PLUGINS:
         assert by_name[name]["distribution"] == f"domaintune-{name}"
         assert by_name[name]["version"] == importlib.metadata.version(f"domaintune-{name}")
-        assert by_name[name]["domains"] == [name]
+        assert name in by_name[name]["domains"]
     assert listed["broken"] == []
 
 
@@ -136,7 +138,7 @@ def test_plugins_table_shows_each_plugin_with_its_domains(fresh_plugins: None) -
     for name in REAL_PLUGINS:
         # Columns: plugin, distribution (may be cut to the width), version, domains, hooks.
         assert by_plugin[name][1].startswith("domaintune-")
-        assert by_plugin[name][3] == name
+        assert by_plugin[name][3].startswith(name)  # its first domain is named after it
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,9 @@ def test_load_plugins_env_var_limits_which_entry_points_load(
     fresh_plugins: None, monkeypatch: pytest.MonkeyPatch, allowed: str, expected: set[str]
 ) -> None:
     monkeypatch.setenv(LOAD_PLUGINS_ENV, allowed)
-    assert set(get_domains()) == expected
+    loaded = {info.name for info in plugin_infos() if info.distribution}
+    assert loaded == expected
+    assert expected <= set(get_domains())
     # The core's own plugins always load.
     assert pm.get_plugin("domaintune.default_plugins.data") is not None
 

@@ -48,7 +48,8 @@ class RunConfig:
     warmup_ratio: float = 0.05
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
-    """auto: bf16 on a GPU that supports it, fp32 elsewhere."""
+    """Training and scoring precision. auto: bf16 where the hardware runs it natively (a bf16
+    GPU, a CPU with AVX512-BF16 or AMX), fp32 elsewhere."""
     logging_steps: int = 10
 
     def to_dict(self) -> dict[str, Any]:

@@ -198,17 +198,26 @@ def score(
     output_filters: list[SafetyFilter],
     max_length: int,
     batch_size: int,
+    bf16: bool = False,
     progress: Progress = lambda n: None,
 ) -> Scored:
-    """Predict an answer for every prompt and compute the metrics against the references."""
+    """Predict an answer for every prompt and compute the metrics against the references.
+
+    ``bf16`` runs the forward passes under bf16 autocast (label scores are still compared in
+    fp32); base and tuned models are always scored the same way.
+    """
+    import torch
+
     started = time.monotonic()
     counts: dict[str, Any] = {}
-    if domain.task_type == "classification":
-        predictions = score_labels(model, tokenizer, prompts, labels, max_length, batch_size, progress)
-    else:
-        predictions = generate_answers(
-            model, tokenizer, prompts, max_length, domain.max_new_tokens, batch_size, progress
-        )
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+        if domain.task_type == "classification":
+            predictions = score_labels(model, tokenizer, prompts, labels, max_length, batch_size, progress)
+        else:
+            predictions = generate_answers(
+                model, tokenizer, prompts, max_length, domain.max_new_tokens, batch_size, progress
+            )
+    if domain.task_type == "generation":  # a label needs no filtering, and must not be rewritten
         predictions, counts = apply_output_filters(output_filters, predictions)
     return Scored(
         predictions=predictions,

@@ -156,7 +156,7 @@ def prepare_data(
 def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     """Run a whole domain job and write its run folder."""
     from domaintune.model import load_model, load_tokenizer, resolve_model
-    from domaintune.train import prepare_model, tokenize_dataset, train
+    from domaintune.train import prepare_model, tokenize_dataset, train, use_bf16
 
     import datasets
     import transformers
@@ -190,7 +190,8 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
         with reporter.progress(f"Scoring the {which} model", total=len(prompts)) as advance:
             return score(
                 model, tokenizer, domain, prompts, references, labels, metrics,
-                output_filters, config.max_length, config.eval_batch_size, advance,
+                output_filters, config.max_length, config.eval_batch_size,
+                use_bf16(config.precision), advance,
             )
 
     base = evaluate("base")
