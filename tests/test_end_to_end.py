@@ -167,7 +167,7 @@ def test_run_refuses_to_overwrite_an_earlier_run(tmp_path: Path, tiny_model: str
     config = build_config(
         {"domain": "testdomain", "model": tiny_model, "output_dir": str(run_dir), "eval_rows": 8}
     )
-    with pytest.raises(ConfigError, match="already holds files"):
+    with pytest.raises(ConfigError, match="holds a finished run"):
         run_job(config)
     assert (run_dir / "metrics.json").read_text(encoding="utf-8") == "{}"
 

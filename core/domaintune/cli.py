@@ -54,6 +54,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores more than DELTA below the base model.",
     )(function)
     function = click.option(
+        "--resume", is_flag=True,
+        help="Continue the interrupted run in --output-dir from its newest checkpoint "
+        "(running the same command again does this too; --resume insists).",
+    )(function)
+    function = click.option(
         "--fail-under", multiple=True, metavar="METRIC=VALUE",
         help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores below VALUE.",
     )(function)
@@ -117,6 +122,7 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.plugins import get_domain
     from domaintune.run import domain_metrics, run_job
 
+    resume = options.pop("resume")
     fail_under = parse_thresholds("--fail-under", options.pop("fail_under"))
     max_regression = parse_thresholds("--max-regression", options.pop("max_regression"))
     file_values = read_config_file(config_file) if config_file else {}
@@ -128,7 +134,7 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     metric_names = [metric.name for metric in domain_metrics(get_domain(config.domain))]
     check_unknown_metrics(fail_under, "--fail-under", metric_names)
     check_unknown_metrics(max_regression, "--max-regression", metric_names)
-    outcome = run_job(config, RichReporter())
+    outcome = run_job(config, RichReporter(), resume=resume)
     stdout.print(_results_table(outcome.summary))
     train = outcome.summary["train"]
     stdout.print(

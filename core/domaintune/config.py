@@ -25,6 +25,11 @@ class RunConfig:
     """Training data file; default: the domain's bundled sample."""
     eval_data: str | None = None
     """Held-out data file; default: the domain's bundled eval split, else a split of `data`."""
+    column_map: dict[str, str] | None = None
+    """Which column of the data holds each field, e.g. {prompt: question, completion: answer}
+    (fields: prompt, completion, messages, instruction, input, output, text, task)."""
+    shape: Literal["auto", "prompt_completion", "messages", "instruction", "text"] = "auto"
+    """Row shape of the data; auto detects it from the fields."""
     model: str | None = None
     """Local folder or hub name for `from_pretrained`; default: the embedded SmolLM2-135M."""
     output_dir: str | None = None
@@ -51,6 +56,9 @@ class RunConfig:
     """Training and scoring precision. auto: bf16 where the hardware runs it natively (a bf16
     GPU, a CPU with AVX512-BF16 or AMX), fp32 elsewhere."""
     logging_steps: int = 10
+    save_steps: int = 50
+    """Steps between checkpoints (the two newest are kept); an interrupted run resumes from
+    the newest complete one when the same command is run on the same output_dir."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,7 +67,7 @@ class RunConfig:
 _POSITIVE = {
     "lora_r", "lora_alpha", "learning_rate", "epochs", "time_budget_minutes", "batch_size",
     "gradient_accumulation", "max_length", "max_train_rows", "eval_rows", "eval_batch_size",
-    "logging_steps",
+    "logging_steps", "save_steps",
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}
 
@@ -106,6 +114,10 @@ def _check_value(name: str, value: Any, annotation: Any) -> tuple[Any, str | Non
             return value, None
         if option is str and isinstance(value, (str, Path)):
             return str(value), None
+        if typing.get_origin(option) is dict and isinstance(value, dict):
+            if all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                return dict(value), None
+            return value, f"{name}: {value!r} must map names to names (strings)"
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
     return value, f"{name}: {value!r} is a {type(value).__name__}, expected {expected}"
 

@@ -9,7 +9,7 @@ data in batches, never one hook call per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -35,13 +35,20 @@ def register_domains(register: Callable[[Domain], None]) -> None:
 
 
 @hookspec(firstresult=True)
-def load_data(domain: Domain, source: str) -> datasets.Dataset | None:
-    """Read the data file or folder ``source`` into rows with ``prompt`` and ``completion``.
+def load_data(
+    domain: Domain, source: str, column_map: Mapping[str, str], shape: str
+) -> datasets.Dataset | None:
+    """Read the data file, folder or dataset name ``source`` into rows with ``prompt`` and
+    ``completion``.
 
-    Called once per source (train, then eval if given) before any model is loaded. Return a
-    ``datasets.Dataset`` (extra columns such as ``task`` are kept), or ``None`` when the source
-    is not in a format this plugin reads. ``firstresult``: the first non-``None`` result wins;
-    the core's default reads JSONL with prompt/completion rows and validates every line.
+    Called once per source (train, then eval if given) before any model is loaded, also by
+    `tune data check`. ``column_map`` (field -> the source's column, e.g. ``{"prompt":
+    "question"}``) and ``shape`` (``auto``, ``prompt_completion``, ``messages``,
+    ``instruction`` or ``text``) are the user's settings; an implementation may leave them
+    out of its signature. Return a ``datasets.Dataset`` (extra columns such as ``task`` and
+    ``messages`` are kept), or ``None`` when the source is not in a format this plugin reads.
+    ``firstresult``: the first non-``None`` result wins; the core's default reads JSONL, JSON,
+    CSV/TSV, Parquet, `datasets` folders and hub names, and validates every row.
     """
 
 

@@ -58,8 +58,12 @@ class RunOutcome:
     """Everything written to metrics.json."""
 
 
-def load_source(domain: Domain, source: str | Path) -> datasets.Dataset:
-    dataset = call_hook("load_data", domain=domain, source=str(source))
+def load_source(
+    domain: Domain, source: str | Path, column_map: dict[str, str] | None = None, shape: str = "auto"
+) -> datasets.Dataset:
+    dataset = call_hook(
+        "load_data", domain=domain, source=str(source), column_map=dict(column_map or {}), shape=shape
+    )
     if dataset is None:
         raise DataError(f"No plugin could read {source} for domain {domain.name!r}.")
     missing = {"prompt", "completion"} - set(dataset.column_names)
@@ -100,18 +104,43 @@ def class_labels(domain: Domain, *datasets_: datasets.Dataset) -> list[str]:
     return labels
 
 
-def new_run_dir(config: RunConfig) -> Path:
-    if config.output_dir:
-        run_dir = Path(config.output_dir)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(
-                f"output_dir: {run_dir} already holds files; choose a new folder so that no "
-                "earlier run is overwritten."
-            )
-    else:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path("runs") / f"{config.domain}-{stamp}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+def open_run_dir(config: RunConfig, resume: bool) -> Path:
+    """A new run folder, or the folder of an interrupted run started with the same settings
+    (its newest complete checkpoint is then resumed). Never overwrites a finished run."""
+    if not config.output_dir:
+        if resume:
+            raise ConfigError("--resume needs --output-dir: the folder of the run to resume.")
+        run_dir = Path("runs") / f"{config.domain}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+    run_dir = Path(config.output_dir)
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        if resume:
+            raise ConfigError(f"--resume: {run_dir} holds no run to resume; leave out --resume to start one.")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+    saved = run_dir / "config.yaml"
+    if (run_dir / "metrics.json").exists():
+        raise ConfigError(
+            f"output_dir: {run_dir} holds a finished run; choose a new folder so that it is "
+            "not overwritten."
+        )
+    if not saved.exists():
+        raise ConfigError(
+            f"output_dir: {run_dir} already holds files that are not a domaintune run; "
+            "choose a new folder."
+        )
+    previous, current = yaml.safe_load(saved.read_text(encoding="utf-8")), config.to_dict()
+    changed = [
+        f"{key}: {previous.get(key)!r} -> {current.get(key)!r}"
+        for key in sorted(set(previous) | set(current))
+        if previous.get(key) != current.get(key)
+    ]
+    if changed:
+        raise ConfigError(
+            f"output_dir: {run_dir} holds an interrupted run started with other settings "
+            f"({'; '.join(changed)}). Run the same command to resume it, or choose a new folder."
+        )
     return run_dir
 
 
@@ -125,8 +154,8 @@ def prepare_data(
             f"data: domain {domain.name!r} ships no sample data; pass --data PATH."
         )
     eval_source = config.eval_data or (domain.eval_data if config.data is None else None)
-    train_set = load_source(domain, train_source)
-    eval_set = load_source(domain, eval_source) if eval_source else None
+    train_set = load_source(domain, train_source, config.column_map, config.shape)
+    eval_set = load_source(domain, eval_source, config.column_map, config.shape) if eval_source else None
 
     filters = collect("make_data_filters", domain=domain)
     train_set, train_filtered = apply_filters(train_set, filters)
@@ -153,8 +182,12 @@ def prepare_data(
     return train_set, eval_set, info
 
 
-def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
-    """Run a whole domain job and write its run folder."""
+def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = False) -> RunOutcome:
+    """Run a whole domain job and write its run folder.
+
+    Run again with the same settings on the same ``output_dir`` after a crash or a kill, and
+    training continues from the newest complete checkpoint (``resume`` insists on one).
+    """
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.train import prepare_model, tokenize_dataset, train, use_bf16
 
@@ -167,11 +200,12 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     reporter = reporter or SilentReporter()
     started = time.monotonic()
     random.seed(config.seed)
+    transformers.set_seed(config.seed)  # the LoRA weights are initialised before Trainer seeds
     domain = get_domain(config.domain)
 
     reporter.step(f"Loading and checking data for domain {domain.name!r}")
     train_set, eval_set, data_info = prepare_data(domain, config)
-    run_dir = new_run_dir(config)
+    run_dir = open_run_dir(config, resume)
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     reporter.step("Loading the model")
@@ -199,7 +233,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     reporter.step("Fine-tuning")
     train_tokens = tokenize_dataset(train_set, formatter, tokenizer, config.max_length, domain.name)
     model = prepare_model(model, config)
-    trained = train(model, tokenizer, train_tokens, config, run_dir / "checkpoints")
+    trained = train(model, tokenizer, train_tokens, config, run_dir / "checkpoints", resume)
     model_dir = run_dir / ("adapter" if config.method == "lora" else "model")
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
@@ -224,6 +258,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
             "tokens": trained.tokens,
             "tokens_per_second": trained.tokens_per_second,
             "stopped_by_time_budget": trained.stopped_by_budget,
+            "resumed_from": trained.resumed_from,
             "loss_history": [
                 {"step": entry["step"], "loss": entry["loss"]}
                 for entry in trained.log_history

@@ -18,6 +18,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from domaintune.config import RunConfig
 from domaintune.domain import Formatter
 from domaintune.encoding import IGNORE_INDEX, encode_for_training
+from domaintune.errors import ConfigError
+from domaintune.files import write_text_atomic
 from domaintune.plugins import blame
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ class TrainResult:
     """Real (non-padding) tokens trained on."""
     log_history: list[dict[str, Any]]
     stopped_by_budget: bool
+    resumed_from: str | None
 
     @property
     def tokens_per_second(self) -> float:
@@ -163,14 +166,44 @@ class AnswerLossTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+CHECKPOINT_COMPLETE = "domaintune-complete"
+"""Written into a checkpoint folder after Trainer has saved all of it: a kill mid-save leaves
+a folder without it, which resuming skips."""
+
+
+class MarkCompleteCheckpoints(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_text_atomic(folder / CHECKPOINT_COMPLETE, f"{state.global_step}\n")
+        return control
+
+
+def latest_complete_checkpoint(output_dir: Path) -> Path | None:
+    complete = [
+        folder
+        for folder in output_dir.glob("checkpoint-*")
+        if (folder / CHECKPOINT_COMPLETE).is_file() and folder.name.split("-")[-1].isdigit()
+    ]
+    return max(complete, key=lambda folder: int(folder.name.split("-")[-1]), default=None)
+
+
 def train(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     train_dataset: datasets.Dataset,
     config: RunConfig,
     output_dir: Path,
+    resume: bool = False,
 ) -> TrainResult:
-    """Fine-tune ``model`` (already prepared with `prepare_model`) in place."""
+    """Fine-tune ``model`` (already prepared with `prepare_model`) in place, continuing from
+    the newest complete checkpoint in ``output_dir`` if there is one."""
+    checkpoint = latest_complete_checkpoint(output_dir) if output_dir.is_dir() else None
+    if resume and checkpoint is None:
+        raise ConfigError(
+            f"--resume: {output_dir} holds no complete checkpoint (one is written every "
+            f"{config.save_steps} steps); run without --resume to start over."
+        )
     budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
     global_batch = config.batch_size * config.gradient_accumulation
     total_steps = max(1, math.ceil(len(train_dataset) * config.epochs / global_batch))
@@ -194,7 +227,9 @@ def train(
         max_steps=total_steps,
         learning_rate=config.learning_rate,
         logging_steps=config.logging_steps,
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
         report_to="none",
         seed=config.seed,
         bf16=use_bf16(config.precision),
@@ -213,9 +248,9 @@ def train(
         train_dataset=train_dataset,
         data_collator=collator,
         optimizers=(optimizer, scheduler),
-        callbacks=[stopper],
+        callbacks=[stopper, MarkCompleteCheckpoints()],
     )
-    output = trainer.train()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.monotonic() - started
     return TrainResult(
         steps=output.global_step,
@@ -224,4 +259,5 @@ def train(
         tokens=collator.real_tokens,
         log_history=list(trainer.state.log_history),
         stopped_by_budget=stopper.stopped,
+        resumed_from=str(checkpoint) if checkpoint else None,
     )

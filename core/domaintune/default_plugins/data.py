@@ -1,25 +1,20 @@
-"""Default data loader: prompt/completion JSONL, validated line by line."""
+"""Default data loader: every format and row shape the core reads (see domaintune.data)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from domaintune import Domain, hookimpl
-from domaintune.data import read_jsonl
-from domaintune.errors import DataError
+from domaintune.data import read_data
 
 if TYPE_CHECKING:
     import datasets
 
 
 @hookimpl(trylast=True)
-def load_data(domain: Domain, source: str) -> datasets.Dataset:
-    path = Path(source)
-    if path.suffix.lower() != ".jsonl":
-        raise DataError(
-            f"No installed plugin reads {source} for domain {domain.name!r}; the core reads "
-            "JSONL files with one {\"prompt\": ..., \"completion\": ...} object per line. "
-            "Convert the file to JSONL, or install a plugin that reads this format."
-        )
-    return read_jsonl(path)
+def load_data(
+    domain: Domain, source: str, column_map: Mapping[str, str], shape: str
+) -> datasets.Dataset:
+    # trylast: a plugin that reads a format of its own sees the source first.
+    return read_data(source, shape=shape, column_map=column_map, domain_name=domain.name)
