@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,10 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--domain", {"help": "Domain to tune for (see `tune plugins`)."}),
     ("--data", {"help": "Training data file (default: the domain's bundled sample)."}),
     ("--eval-data", {"help": "Held-out data file (default: bundled split, or a split of --data)."}),
+    ("--map", {"callback": lambda ctx, param, value: _store_column_map(ctx, value), "expose_value": False,
+               "metavar": "FIELD=COLUMN,...", "help": "Which data column holds each field, e.g. prompt=question,completion=answer."}),
+    ("--shape", {"type": click.Choice(["auto", "prompt_completion", "messages", "instruction", "text"]),
+                 "help": "Row shape of the data (default: detected from its fields)."}),
     ("--model", {"help": "Local model folder or hub name (default: embedded SmolLM2-135M-Instruct)."}),
     ("--output-dir", {"help": "Run folder to create (default: runs/<domain>-<time>)."}),
     ("--method", {"type": click.Choice(["lora", "full"]), "help": "Fine-tuning method."}),
@@ -52,6 +57,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
         "--max-regression", multiple=True, metavar="METRIC=DELTA",
         help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores more than DELTA below the base model.",
+    )(function)
+    function = click.option(
+        "--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+        help="Processes to train and score with (torchrun; DDP). On CPU each gets an equal "
+        "share of the cores.",
     )(function)
     function = click.option(
         "--resume", is_flag=True,
@@ -123,6 +133,7 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.run import domain_metrics, run_job
 
     resume = options.pop("resume")
+    nproc = options.pop("nproc")
     fail_under = parse_thresholds("--fail-under", options.pop("fail_under"))
     max_regression = parse_thresholds("--max-regression", options.pop("max_regression"))
     file_values = read_config_file(config_file) if config_file else {}
@@ -134,7 +145,15 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     metric_names = [metric.name for metric in domain_metrics(get_domain(config.domain))]
     check_unknown_metrics(fail_under, "--fail-under", metric_names)
     check_unknown_metrics(max_regression, "--max-regression", metric_names)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        gate_arguments = [
+            *(f"--fail-under={spec}" for spec in options_gate(fail_under)),
+            *(f"--max-regression={spec}" for spec in options_gate(max_regression)),
+        ]
+        sys.exit(_launch_processes(config, nproc, resume, gate_arguments))
     outcome = run_job(config, RichReporter(), resume=resume)
+    if not outcome.is_main:
+        return
     stdout.print(_results_table(outcome.summary))
     train = outcome.summary["train"]
     stdout.print(
@@ -147,6 +166,44 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
         stderr.print(f"[bold red]Gate failed:[/] {escape(failure)}", emoji=False)
     if failures:
         sys.exit(GATE_FAILED_EXIT_CODE)
+
+
+def options_gate(thresholds: dict[str, float]) -> list[str]:
+    return [f"{name}={value!r}" for name, value in thresholds.items()]
+
+
+def _launch_processes(config: Any, nproc: int, resume: bool, gate_arguments: list[str]) -> int:
+    """Run this same job under torchrun with ``nproc`` processes; return its exit code.
+
+    The children read the resolved config from a file, with the model already converted and
+    the run folder chosen, so that every process sees the same settings.
+    """
+    import dataclasses
+    import subprocess
+    import tempfile
+    from datetime import datetime
+
+    import yaml
+
+    from domaintune.model import resolve_model
+
+    resolved = dataclasses.replace(
+        config,
+        model=resolve_model(config.model),
+        output_dir=config.output_dir
+        or str(Path("runs") / f"{config.domain}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"),
+    )
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    with tempfile.TemporaryDirectory() as folder:
+        config_file = Path(folder) / "config.yaml"
+        config_file.write_text(yaml.safe_dump(resolved.to_dict()), encoding="utf-8")
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={nproc}", "-m", "domaintune", "run", "--config", str(config_file),
+            *(["--resume"] if resume else []), *gate_arguments,
+        ]
+        stderr.print(f"[bold cyan]>[/] Launching {nproc} processes with {threads} thread(s) each")
+        return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -236,6 +293,55 @@ def filter_command(domain: str, source: Path, target: Path) -> None:
     )
     for kind, count in sorted(report.counts.items()):
         stderr.print(f"  {kind}: {count}", markup=False, emoji=False, highlight=False)
+
+
+def _store_column_map(ctx: click.Context, value: str | None) -> None:
+    """--map FIELD=COLUMN,... becomes the `column_map` setting."""
+    from domaintune.data import parse_column_map
+
+    if value is not None:
+        try:
+            ctx.params["column_map"] = parse_column_map(value)
+        except DomaintuneError as error:
+            raise click.BadParameter(str(error)) from None
+
+
+@cli.group()
+def data() -> None:
+    """Look at data files before training on them."""
+
+
+@data.command(name="check")
+@click.argument("path", required=False)
+@click.option("--domain", help="Domain whose filters, settings and labels apply (see `tune plugins`).")
+@click.option("--model", help="Model whose tokenizer counts tokens (default: the embedded default's; no weights are loaded).")
+@click.option("--eval-data", help="Held-out data file to check against PATH for shared rows.")
+@click.option("--map", "column_map_text", metavar="FIELD=COLUMN,...", help="Which data column holds each field, e.g. prompt=question,completion=answer.")
+@click.option("--shape", type=click.Choice(["auto", "prompt_completion", "messages", "instruction", "text"]), help="Row shape (default: detected).")
+@click.option("--max-length", type=int, help="Tokens per example (default: the domain's, else 256).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML or TOML run settings to check with.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def data_check(
+    path: str | None, column_map_text: str | None, config_file: Path | None, as_json: bool, **options: Any
+) -> None:
+    """Check PATH (default: the domain's bundled data) as a run would read it, without loading
+    any model weights; exit 0 when it is usable, 1 listing every problem otherwise.
+
+    Prints rows and their shape, labels, token lengths and truncation, duplicates, what the
+    safety filters change, and rows shared between train and eval.
+    """
+    from domaintune.data import parse_column_map
+    from domaintune.datacheck import check_from_options, render_text
+
+    with _friendly_errors():
+        if column_map_text is not None:
+            options["column_map"] = parse_column_map(column_map_text)
+        report = check_from_options(path, options, config_file)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(report))
+    sys.exit(0 if report.usable else 1)
 
 
 def main() -> None:

@@ -122,20 +122,45 @@ def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
     return get_peft_model(model, lora)
 
 
-def _time_and_step_schedule(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, budget_s: float | None
+class WallClockBudget(TrainerCallback):
+    """One clock for all processes: the share of the time budget used, read by process 0 at
+    the start of each step and sent to the others, so that every process decays its learning
+    rate and stops at the same step (diverging replicas would deadlock DDP)."""
+
+    def __init__(self, budget_s: float | None) -> None:
+        self.budget_s = budget_s
+        self.started = time.monotonic()
+        self.fraction_used = 0.0
+        self.stopped = False
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        self.started = time.monotonic()
+        return control
+
+    def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if self.budget_s:
+            elapsed = torch.tensor([time.monotonic() - self.started], dtype=torch.float64)
+            if torch.distributed.is_initialized():
+                torch.distributed.broadcast(elapsed, src=0)
+            self.fraction_used = float(elapsed) / self.budget_s
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if self.fraction_used >= 1.0:
+            control.should_training_stop = self.stopped = True
+        return control
+
+
+def _warmup_then_linear_decay(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, budget: WallClockBudget
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup, then linear decay to zero by the last step or by the end of the time
     budget, whichever comes first: a budget-capped run still ends at a low learning rate."""
-    start = time.monotonic()
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / (warmup_steps + 1)
-        progress = step / max(total_steps, 1)
-        if budget_s:
-            progress = max(progress, (time.monotonic() - start) / budget_s)
-        return max(0.0, 1.0 - progress)
+        return max(0.0, 1.0 - max(step / max(total_steps, 1), budget.fraction_used))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -161,8 +186,16 @@ class AnswerLossTrainer(Trainer):
             ignore_index=IGNORE_INDEX,
             reduction="sum",
         )
-        count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
-        loss = loss / count
+        if num_items_in_batch is None:
+            loss = loss / (targets != IGNORE_INDEX).sum()
+        else:
+            # num_items_in_batch counts the answer tokens of the whole optimizer step, over
+            # every gradient-accumulation micro-batch and (gathered) every process; DDP then
+            # averages gradients over processes, which the factor undoes, as Trainer's own
+            # compute_loss does.
+            loss = loss / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
 
 
@@ -204,24 +237,22 @@ def train(
             f"--resume: {output_dir} holds no complete checkpoint (one is written every "
             f"{config.save_steps} steps); run without --resume to start over."
         )
-    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    if config.batch_size % world:
+        raise ConfigError(
+            f"batch_size: {config.batch_size} rows per step cannot be split evenly over "
+            f"{world} processes; choose a multiple of {world}."
+        )
+    budget = WallClockBudget(config.time_budget_minutes * 60 if config.time_budget_minutes else None)
     global_batch = config.batch_size * config.gradient_accumulation
     total_steps = max(1, math.ceil(len(train_dataset) * config.epochs / global_batch))
     started = time.monotonic()
 
-    class StopAtBudget(TrainerCallback):
-        stopped = False
-
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003
-            if budget_s and time.monotonic() - started >= budget_s:
-                control.should_training_stop = self.stopped = True
-            return control
-
-    stopper = StopAtBudget()
-
     args = TrainingArguments(
         output_dir=str(output_dir),
-        per_device_train_batch_size=config.batch_size,
+        # batch_size is rows per optimizer step over all processes: the same run, and the
+        # same loss curve, on 1 process or N.
+        per_device_train_batch_size=config.batch_size // world,
         gradient_accumulation_steps=config.gradient_accumulation,
         num_train_epochs=config.epochs,
         max_steps=total_steps,
@@ -236,11 +267,12 @@ def train(
         use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
     warmup = int(total_steps * config.warmup_ratio)
-    scheduler = _time_and_step_schedule(optimizer, total_steps, warmup, budget_s)
+    scheduler = _warmup_then_linear_decay(optimizer, total_steps, warmup, budget)
     collator = LeftPadToLongest(tokenizer.pad_token_id)
     trainer = AnswerLossTrainer(
         model=model,
@@ -248,7 +280,7 @@ def train(
         train_dataset=train_dataset,
         data_collator=collator,
         optimizers=(optimizer, scheduler),
-        callbacks=[stopper, MarkCompleteCheckpoints()],
+        callbacks=[budget, MarkCompleteCheckpoints()],
     )
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.monotonic() - started
@@ -256,8 +288,16 @@ def train(
         steps=output.global_step,
         epochs=float(trainer.state.epoch or 0.0),
         seconds=seconds,
-        tokens=collator.real_tokens,
+        tokens=_sum_over_processes(collator.real_tokens),
         log_history=list(trainer.state.log_history),
-        stopped_by_budget=stopper.stopped,
+        stopped_by_budget=budget.stopped,
         resumed_from=str(checkpoint) if checkpoint else None,
     )
+
+
+def _sum_over_processes(value: int) -> int:
+    if not torch.distributed.is_initialized():
+        return value
+    total = torch.tensor([value], dtype=torch.int64)
+    torch.distributed.all_reduce(total)
+    return int(total)
