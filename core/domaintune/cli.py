@@ -32,6 +32,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
                "metavar": "FIELD=COLUMN,...", "help": "Which data column holds each field, e.g. prompt=question,completion=answer."}),
     ("--shape", {"type": click.Choice(["auto", "prompt_completion", "messages", "instruction", "text"]),
                  "help": "Row shape of the data (default: detected from its fields)."}),
+    ("--task", {"help": "Only rows whose task matches these comma-separated patterns, e.g. 'CUAD_*'."}),
     ("--model", {"help": "Local model folder or hub name (default: embedded SmolLM2-135M-Instruct)."}),
     ("--output-dir", {"help": "Run folder to create (default: runs/<domain>-<time>)."}),
     ("--method", {"type": click.Choice(["lora", "full"]), "help": "Fine-tuning method."}),

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from domaintune.domain import Metric
+from domaintune.evaluation import Columns, metric_value
 from domaintune.metrics import normalize_answer
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -29,22 +30,29 @@ def paired_bootstrap(
     tuned: list[str],
     references: list[str],
     seed: int,
+    columns: Columns | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> Interval:
     """95% percentile interval of metric(tuned) - metric(base), resampling eval rows with
-    replacement; both models are scored on the same resampled rows (a paired test)."""
+    replacement; both models are scored on the same resampled rows (a paired test), and a
+    row's group (its task, say) goes with it."""
     rng = random.Random(seed)
     n = len(references)
+    columns = columns or {}
     differences = []
     for _ in range(resamples):
         rows = [rng.randrange(n) for _ in range(n)]
         pick = lambda values: [values[i] for i in rows]  # noqa: E731
-        refs = pick(references)
-        differences.append(metric.compute(pick(tuned), refs) - metric.compute(pick(base), refs))
+        refs, picked_columns = pick(references), {k: pick(v) for k, v in columns.items()}
+        differences.append(
+            metric_value(metric, pick(tuned), refs, picked_columns)
+            - metric_value(metric, pick(base), refs, picked_columns)
+        )
     differences.sort()
     tail = (1 - CONFIDENCE) / 2
     return Interval(
-        difference=metric.compute(tuned, references) - metric.compute(base, references),
+        difference=metric_value(metric, tuned, references, columns)
+        - metric_value(metric, base, references, columns),
         low=differences[int(tail * resamples)],
         high=differences[min(resamples - 1, int((1 - tail) * resamples))],
     )

@@ -30,6 +30,8 @@ class RunConfig:
     (fields: prompt, completion, messages, instruction, input, output, text, task)."""
     shape: Literal["auto", "prompt_completion", "messages", "instruction", "text"] = "auto"
     """Row shape of the data; auto detects it from the fields."""
+    task: str | None = None
+    """Keep only rows whose task matches these comma-separated patterns (e.g. "CUAD_*")."""
     model: str | None = None
     """Local folder or hub name for `from_pretrained`; default: the embedded SmolLM2-135M."""
     output_dir: str | None = None

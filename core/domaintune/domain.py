@@ -44,11 +44,18 @@ class Domain:
 
 @dataclass(frozen=True)
 class Metric:
-    """A score over a whole eval set. ``compute(predictions, references)`` returns one float."""
+    """A score over a whole eval set. ``compute(predictions, references)`` returns one float.
+
+    With ``group_by`` (an eval column such as ``"task"``) the metric is also reported per
+    group when the eval set has several; ``macro`` makes the headline figure the mean over
+    groups (as LegalBench averages over tasks) instead of the figure over all rows.
+    """
 
     name: str
     compute: Callable[[list[str], list[str]], float]
     higher_is_better: bool = True
+    group_by: str | None = None
+    macro: bool = False
 
 
 @dataclass

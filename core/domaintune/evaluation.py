@@ -8,7 +8,7 @@ with the KV cache and left padding. The prompt is truncated exactly as in traini
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,14 @@ Progress = Callable[[float], None]
 
 
 @dataclass
-class Scored:
+class Predicted:
     predictions: list[str]
-    references: list[str]
-    metrics: dict[str, float]
     seconds: float
     output_filter_counts: dict[str, int]
+
+
+Columns = Mapping[str, Sequence[str]]
+"""Eval-set columns that metrics group by (e.g. ``task``), one value per row."""
 
 
 def render_eval_set(
@@ -159,14 +161,50 @@ def generate_answers(
     return answers
 
 
+def row_groups(column: Sequence[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for index, value in enumerate(column):
+        groups.setdefault(value, []).append(index)
+    return groups
+
+
+def metric_value(
+    metric: Metric, predictions: list[str], references: list[str], columns: Columns
+) -> float:
+    """The headline figure: over all rows, or the mean over groups for a macro metric."""
+    with blame(f"metric {metric.name!r}"):
+        column = columns.get(metric.group_by) if metric.group_by else None
+        groups = row_groups(column) if column is not None else {}
+        if metric.macro and len(groups) > 1:
+            per_group = [
+                metric.compute([predictions[i] for i in rows], [references[i] for i in rows])
+                for rows in groups.values()
+            ]
+            return float(sum(per_group) / len(per_group))
+        return float(metric.compute(predictions, references))
+
+
 def compute_metrics(
-    metrics: list[Metric], predictions: list[str], references: list[str]
+    metrics: list[Metric], predictions: list[str], references: list[str], columns: Columns | None = None
 ) -> dict[str, float]:
-    values = {}
+    return {m.name: metric_value(m, predictions, references, columns or {}) for m in metrics}
+
+
+def metrics_by_group(
+    metrics: list[Metric], predictions: list[str], references: list[str], columns: Columns
+) -> dict[str, dict[str, dict[str, float]]]:
+    """column -> group -> metric -> value, for grouped metrics on eval sets with several groups."""
+    report: dict[str, dict[str, dict[str, float]]] = {}
     for metric in metrics:
-        with blame(f"metric {metric.name!r}"):
-            values[metric.name] = float(metric.compute(predictions, references))
-    return values
+        column = columns.get(metric.group_by) if metric.group_by else None
+        groups = row_groups(column) if column is not None else {}
+        if len(groups) < 2:
+            continue
+        for group, rows in sorted(groups.items()):
+            with blame(f"metric {metric.name!r}"):
+                value = metric.compute([predictions[i] for i in rows], [references[i] for i in rows])
+            report.setdefault(metric.group_by, {}).setdefault(group, {})[metric.name] = float(value)
+    return report
 
 
 def apply_output_filters(
@@ -187,21 +225,19 @@ def apply_output_filters(
     return answers, counts
 
 
-def score(
+def predict(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     domain: Domain,
     prompts: list[str],
-    references: list[str],
     labels: list[str],
-    metrics: list[Metric],
     output_filters: list[SafetyFilter],
     max_length: int,
     batch_size: int,
     bf16: bool = False,
     progress: Progress = lambda n: None,
-) -> Scored:
-    """Predict an answer for every prompt and compute the metrics against the references.
+) -> Predicted:
+    """Predict an answer for every prompt (the caller computes the metrics).
 
     ``bf16`` runs the forward passes under bf16 autocast (label scores are still compared in
     fp32); base and tuned models are always scored the same way.
@@ -219,10 +255,6 @@ def score(
             )
     if domain.task_type == "generation":  # a label needs no filtering, and must not be rewritten
         predictions, counts = apply_output_filters(output_filters, predictions)
-    return Scored(
-        predictions=predictions,
-        references=references,
-        metrics=compute_metrics(metrics, predictions, references),
-        seconds=time.monotonic() - started,
-        output_filter_counts=counts,
+    return Predicted(
+        predictions=predictions, seconds=time.monotonic() - started, output_filter_counts=counts
     )

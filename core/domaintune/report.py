@@ -38,6 +38,23 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"Majority-class baseline (always {majority['label']!r}): accuracy "
             f"{_number(majority['accuracy'])}.",
         ]
+    for column, groups in summary.get("by_group", {}).items():
+        names = list(next(iter(groups.values()))["base"])
+        lines += [
+            "",
+            f"### By {column} (headline figures above are means over {len(groups)} {column}s)",
+            "",
+            f"| {column} | rows | " + " | ".join(f"{n} base | {n} tuned" for n in names)
+            + " | majority-class accuracy |",
+            "|---|---|" + "---|---|" * len(names) + "---|",
+        ]
+        for group, entry in groups.items():
+            majority = entry.get("majority_baseline")
+            lines.append(
+                f"| {group} | {entry['rows']} | "
+                + " | ".join(f"{_number(entry['base'][n])} | {_number(entry['tuned'][n])}" for n in names)
+                + f" | {_number(majority['accuracy']) + ' (' + majority['label'] + ')' if majority else ''} |"
+            )
     flips = summary["flips"]
     lines += [
         "",

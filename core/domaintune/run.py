@@ -21,11 +21,19 @@ from domaintune.config import RunConfig
 from domaintune.data import FilterReport, apply_filters, split_train_eval
 from domaintune.domain import Domain, Metric
 from domaintune.errors import ConfigError, DataError, PluginError
-from domaintune.evaluation import Progress, Scored, render_eval_set, score
+from domaintune.evaluation import (
+    Predicted,
+    Progress,
+    compute_metrics,
+    metrics_by_group,
+    predict,
+    render_eval_set,
+)
 from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from domaintune.metrics import majority_baseline
 from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
 from domaintune.report import render_html, render_markdown, render_model_card
+from domaintune.tasks import select_tasks
 
 if TYPE_CHECKING:
     import datasets
@@ -183,6 +191,45 @@ def prepare_data(
     return train_set, eval_set, info
 
 
+def _by_group(
+    metrics: list[Metric], base: list[str], tuned: list[str], references: list[str], columns: dict[str, list[str]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """column -> group -> {"rows", "base", "tuned"}: per-task figures for multi-task eval sets."""
+    base_groups = metrics_by_group(metrics, base, references, columns)
+    tuned_groups = metrics_by_group(metrics, tuned, references, columns)
+    return {
+        column: {
+            group: {
+                "rows": columns[column].count(group),
+                "base": values,
+                "tuned": tuned_groups[column][group],
+            }
+            for group, values in groups.items()
+        }
+        for column, groups in base_groups.items()
+    }
+
+
+def _add_majority_by_group(
+    by_group: dict[str, dict[str, dict[str, Any]]],
+    train_set: datasets.Dataset,
+    references: list[str],
+    columns: dict[str, list[str]],
+) -> None:
+    """Each group's majority-class baseline: its most common training label, always given."""
+    for column, groups in by_group.items():
+        if column not in train_set.column_names:
+            continue
+        train_labels: dict[str, list[str]] = {}
+        for label, group in zip(train_set["completion"], train_set[column]):
+            train_labels.setdefault(group, []).append(label.strip())
+        for group, entry in groups.items():
+            if group in train_labels:
+                group_references = [r for r, g in zip(references, columns[column]) if g == group]
+                label, accuracy = majority_baseline(train_labels[group], group_references)
+                entry["majority_baseline"] = {"label": label, "accuracy": accuracy}
+
+
 def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = False) -> RunOutcome:
     """Run a whole domain job and write its run folder.
 
@@ -190,7 +237,6 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     training continues from the newest complete checkpoint (``resume`` insists on one).
     """
     from domaintune.distributed import device_for, start_processes
-    from domaintune.evaluation import compute_metrics
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.train import prepare_model, tokenize_dataset, train, use_bf16
 
@@ -229,25 +275,24 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     labels = class_labels(domain, train_set, eval_set) if domain.task_type == "classification" else []
     prompts, references = render_eval_set(eval_set, formatter, tokenizer, domain.name)
 
-    def evaluate(which: str) -> Scored:
-        """Each process scores its share of the rows; all get every prediction back."""
+    group_columns = {m.group_by for m in metrics if m.group_by} & set(eval_set.column_names)
+    columns = {name: eval_set[name] for name in sorted(group_columns)}
+
+    def evaluate(which: str) -> Predicted:
+        """Each process predicts its share of the rows; all get every prediction back."""
         with reporter.progress(f"Scoring the {which} model", total=len(prompts) / processes.world) as advance:
-            mine = score(
-                model, tokenizer, domain, processes.shard(prompts), processes.shard(references),
-                labels, metrics, output_filters, config.max_length, config.eval_batch_size,
-                use_bf16(config.precision), advance,
+            mine = predict(
+                model, tokenizer, domain, processes.shard(prompts), labels, output_filters,
+                config.max_length, config.eval_batch_size, use_bf16(config.precision), advance,
             )
         if processes.world == 1:
             return mine
-        predictions = processes.unshard(mine.predictions)
         counts: dict[str, int] = {}
         for shard_counts in processes.gather(mine.output_filter_counts):
             for kind, n in shard_counts.items():
                 counts[kind] = counts.get(kind, 0) + n
-        return Scored(
-            predictions=predictions,
-            references=references,
-            metrics=compute_metrics(metrics, predictions, references),
+        return Predicted(
+            predictions=processes.unshard(mine.predictions),
             seconds=max(processes.gather(mine.seconds)),
             output_filter_counts=counts,
         )
@@ -279,8 +324,8 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
         "model": config.model or f"default ({model_path})",
         "labels": labels,
         "data": data_info,
-        "base": base.metrics,
-        "tuned": tuned.metrics,
+        "base": compute_metrics(metrics, base.predictions, references, columns),
+        "tuned": compute_metrics(metrics, tuned.predictions, references, columns),
         "eval_seconds": {"base": base.seconds, "tuned": tuned.seconds},
         "output_filter": {"base": base.output_filter_counts, "tuned": tuned.output_filter_counts},
         "train": {
@@ -299,9 +344,14 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
         },
     }
     summary["tuned_minus_base"] = {
-        metric.name: vars(paired_bootstrap(metric, base.predictions, tuned.predictions, references, config.seed))
+        metric.name: vars(
+            paired_bootstrap(metric, base.predictions, tuned.predictions, references, config.seed, columns)
+        )
         for metric in metrics
     }
+    summary["by_group"] = _by_group(metrics, base.predictions, tuned.predictions, references, columns)
+    if domain.task_type == "classification":
+        _add_majority_by_group(summary["by_group"], train_set, references, columns)
     flips = flipped_rows(base.predictions, tuned.predictions, references)
     summary["flips"] = {kind: len(rows) for kind, rows in flips.items()}
     if domain.task_type == "classification":

@@ -8,6 +8,9 @@ from domaintune.metrics import accuracy, exact_match, macro_f1, token_f1
 
 @hookimpl(trylast=True)
 def make_metrics(domain: Domain) -> list[Metric]:
+    # Multi-task data (a `task` column with several values) is also scored per task, and the
+    # headline figure is the mean over tasks, as LegalBench reports it.
+    per_task = {"group_by": "task", "macro": True}
     if domain.task_type == "classification":
-        return [Metric("accuracy", accuracy), Metric("macro_f1", macro_f1)]
-    return [Metric("exact_match", exact_match), Metric("token_f1", token_f1)]
+        return [Metric("accuracy", accuracy, **per_task), Metric("macro_f1", macro_f1, **per_task)]
+    return [Metric("exact_match", exact_match, **per_task), Metric("token_f1", token_f1, **per_task)]
