@@ -129,6 +129,10 @@ def test_tiny_end_to_end_run(tmp_path: Path, tiny_model: str, test_domain: Domai
     broken = sum(r["tuned"] != r["reference"] == r["base"] for r in predictions)
     assert summary["flips"] == {"fixed": fixed, "broken": broken}
 
+    # The general-knowledge check ran before and after tuning.
+    general = summary["general_knowledge"]
+    assert general["rows"] == 60 and 0 <= general["base"] <= 1 and 0 <= general["tuned"] <= 1
+
     # report.md shows the same numbers as metrics.json.
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert report.startswith("# domaintune run: testdomain")

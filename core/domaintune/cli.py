@@ -123,6 +123,11 @@ def _results_table(summary: dict[str, Any]) -> Table:
     if "majority_baseline" in summary:
         majority = summary["majority_baseline"]
         table.add_row(f"always {majority['label']!r}", f"{majority['accuracy']:.3f}", "", "", "")
+    general = summary["general_knowledge"]
+    table.add_row(
+        "general knowledge (outside the domain)", f"{general['base']:.3f}", f"{general['tuned']:.3f}",
+        f"{general['tuned'] - general['base']:+.3f}", "",
+    )
     table.caption = f"fixed {summary['flips']['fixed']} rows, broke {summary['flips']['broken']}"
     return table
 

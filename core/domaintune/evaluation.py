@@ -51,7 +51,7 @@ def render_eval_set(
     return prompts, references
 
 
-def _left_padded(
+def left_padded(
     rows: list[list[int]], pad_token_id: int, device: torch.device
 ) -> dict[str, torch.Tensor]:
     import torch
@@ -112,7 +112,7 @@ def score_labels(
     model.eval()
     with torch.inference_mode():
         for batch in _batches_by_length(sequences, batch_size):
-            inputs = _left_padded([sequences[i] for i in batch], tokenizer.pad_token_id, device)
+            inputs = left_padded([sequences[i] for i in batch], tokenizer.pad_token_id, device)
             logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
             batch_log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, index in enumerate(batch):
@@ -145,7 +145,7 @@ def generate_answers(
     model.eval()
     with torch.inference_mode():
         for batch in _batches_by_length(prompt_ids, batch_size):
-            inputs = _left_padded([prompt_ids[i] for i in batch], tokenizer.pad_token_id, model.device)
+            inputs = left_padded([prompt_ids[i] for i in batch], tokenizer.pad_token_id, model.device)
             inputs.pop("position_ids")  # generate derives them from the attention mask
             output = model.generate(
                 **inputs,

@@ -38,6 +38,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"Majority-class baseline (always {majority['label']!r}): accuracy "
             f"{_number(majority['accuracy'])}.",
         ]
+    general = summary["general_knowledge"]
+    lines += [
+        "",
+        f"General knowledge outside the domain ({general['rows']} two-choice completions; a drop "
+        f"means the tuning made the model forget): base {_number(general['base'])}, tuned "
+        f"{_number(general['tuned'])} ({general['tuned'] - general['base']:+.3f}).",
+    ]
     for column, groups in summary.get("by_group", {}).items():
         names = list(next(iter(groups.values()))["base"])
         lines += [

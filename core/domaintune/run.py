@@ -237,6 +237,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     training continues from the newest complete checkpoint (``resume`` insists on one).
     """
     from domaintune.distributed import device_for, start_processes
+    from domaintune.forgetting import general_knowledge_accuracy
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.train import prepare_model, tokenize_dataset, train, use_bf16
 
@@ -298,6 +299,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
         )
 
     base = evaluate("base")
+    general_base, general_rows = general_knowledge_accuracy(model, tokenizer, use_bf16(config.precision))
 
     reporter.step("Fine-tuning")
     train_tokens = tokenize_dataset(train_set, formatter, tokenizer, config.max_length, domain.name)
@@ -314,6 +316,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
         model = model.merge_and_unload()
 
     tuned = evaluate("tuned")
+    general_tuned, _ = general_knowledge_accuracy(model, tokenizer, use_bf16(config.precision))
     if not processes.is_main:
         return RunOutcome(run_dir=run_dir, summary={}, is_main=False)
 
@@ -326,6 +329,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
         "data": data_info,
         "base": compute_metrics(metrics, base.predictions, references, columns),
         "tuned": compute_metrics(metrics, tuned.predictions, references, columns),
+        "general_knowledge": {"base": general_base, "tuned": general_tuned, "rows": general_rows},
         "eval_seconds": {"base": base.seconds, "tuned": tuned.seconds},
         "output_filter": {"base": base.output_filter_counts, "tuned": tuned.output_filter_counts},
         "train": {
