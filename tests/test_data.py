@@ -1,4 +1,8 @@
-"""Reading and validating JSONL data, safety filters over a dataset, and the eval split."""
+"""Reading and validating JSONL data, safety filters over a dataset, and the eval split.
+
+Other formats, row shapes and the bad-input catalogue: test_data_formats.py; random input:
+test_data_fuzz.py; `tune data check`: test_data_check.py.
+"""
 
 from __future__ import annotations
 
@@ -71,8 +75,8 @@ def test_wrong_type(tmp_path: Path) -> None:
         [good_line(), json.dumps({"prompt": "Is it a lease?", "completion": 1}), '["a", "b"]'],
     )
     message = data_error(path)
-    assert f"{path}:2: field 'completion' is a int, expected a string" in message
-    assert f"{path}:3: field '(row)' is a JSON list" in message
+    assert f"{path}:2: field 'completion' is a int (1), expected a string" in message
+    assert f"{path}:3: the row is an array, expected an object" in message
 
 
 def test_non_utf8_bytes(tmp_path: Path) -> None:
@@ -93,7 +97,8 @@ def test_empty_file(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    assert "does not exist" in data_error(tmp_path / "nope.jsonl")
+    message = data_error(tmp_path / "nope.jsonl")
+    assert f"{tmp_path / 'nope.jsonl'}" in message and "does not exist" in message
 
 
 def test_every_problem_is_reported_up_to_a_limit(tmp_path: Path) -> None:
@@ -253,3 +258,48 @@ def test_stratified_split_holds_out_exactly_eval_rows(counts: dict[str, int], ev
 def test_split_needs_more_rows_than_it_holds_out() -> None:
     with pytest.raises(DataError, match="Cannot hold out 10 eval rows from 10 rows"):
         split_train_eval(labelled({"Yes": 5, "No": 5}), 10, seed=0, stratify=True)
+
+
+def test_split_leaves_out_train_rows_whose_prompt_is_held_out() -> None:
+    rows = [{"prompt": f"Question {i}?", "completion": "Yes" if i % 2 else "No"} for i in range(30)]
+    copies = [{**row, "prompt": row["prompt"].upper() + "  "} for row in rows]  # normalized copies
+    dataset = rows_dataset(rows + copies)
+    train, held = split_train_eval(dataset, 6, seed=0, stratify=True)
+    normalize = lambda text: " ".join(text.casefold().split())  # noqa: E731
+    held_prompts = {normalize(p) for p in held["prompt"]}
+    assert len(held) == 6
+    assert not {normalize(p) for p in train["prompt"]} & held_prompts
+    # Every row whose prompt is not held out stays in training.
+    assert len(train) == sum(normalize(p) not in held_prompts for p in dataset["prompt"])
+
+
+# Chat rows through the filters ---------------------------------------------------------------
+
+
+def test_filters_see_every_message_and_rebuild_prompt_and_completion(
+    tmp_path: Path, redact_filter: SafetyFilter
+) -> None:
+    from domaintune.data import read_data
+
+    rows = [
+        {"messages": [
+            {"role": "system", "content": "Reply to ann@example.com's team."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Mail bob@example.com?"},
+            {"role": "assistant", "content": "Yes, bob@example.com."},
+        ]},
+        {"messages": [{"role": "user", "content": "CONFIDENTIAL plan"}, {"role": "assistant", "content": "No"}]},
+    ]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    filtered, report = apply_filters(read_data(path), [redact_filter])
+    assert report.as_dict() == {
+        "rows_in": 2, "rows_changed": 1, "rows_dropped": 1,
+        "counts": {"test-redact:EMAIL": 3, "test-redact:confidential": 1},
+    }
+    assert report.dropped_rows == [1]
+    (row,) = filtered.to_list()
+    assert row["messages"][0]["content"] == "Reply to [EMAIL]'s team."
+    assert row["prompt"] == "User: Hi\n\nAssistant: Hello\n\nUser: Mail [EMAIL]?"
+    assert row["completion"] == "Yes, [EMAIL]."

@@ -54,6 +54,9 @@ class RunConfig:
     eval_batch_size: int = 16
     warmup_ratio: float = 0.05
     seed: int = 0
+    canaries: int = 0
+    """Plant this many unique fake identifiers (SSN, phone, e-mail) in training prompts before
+    the safety filters; the report says how many survived them (it must be 0)."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """Training and scoring precision. auto: bf16 where the hardware runs it natively (a bf16
     GPU, a CPU with AVX512-BF16 or AMX), fp32 elsewhere."""
@@ -72,6 +75,7 @@ _POSITIVE = {
     "logging_steps", "save_steps",
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}
+_NON_NEGATIVE = {"canaries"}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -143,6 +147,8 @@ def build_config(*layers: Mapping[str, Any]) -> RunConfig:
         if error is None and value is not None:
             if name in _POSITIVE and value <= 0:
                 error = f"{name}: must be greater than 0 (got {value})"
+            elif name in _NON_NEGATIVE and value < 0:
+                error = f"{name}: must be 0 or more (got {value})"
             elif name in _FRACTIONS and not 0 <= value < 1:
                 error = f"{name}: must be at least 0 and below 1 (got {value})"
         if error:

@@ -62,6 +62,9 @@ COLUMNS = ("prompt", "completion", "task")
 TEXT_FIELDS = ("prompt", "completion")
 
 SHAPES = ("prompt_completion", "messages", "instruction", "text")
+DETECTION_ORDER = ("messages", "instruction", "prompt_completion", "text")
+"""Shapes tried in turn: instruction before prompt/completion, whose input/output aliases
+would otherwise take an Alpaca file's input for the prompt."""
 SHAPE_NAMES = {
     "prompt_completion": "prompt/completion",
     "messages": "chat messages",
@@ -183,8 +186,8 @@ def make_plan(columns: list[str], shape: str, column_map: Mapping[str, str], sou
         return fields
 
     if shape == "auto":
-        mapped = [s for s in SHAPES if set(column_map) & (set(ALIASES[s]) | set(OPTIONAL_ALIASES.get(s, {})))]
-        candidates = mapped or SHAPES
+        mapped = [s for s in DETECTION_ORDER if set(column_map) & (set(ALIASES[s]) | set(OPTIONAL_ALIASES.get(s, {})))]
+        candidates = mapped or DETECTION_ORDER
         # A shape whose fields are all there; else the one most of whose fields are there
         # (its rows then say which field is missing, rather than the file saying nothing).
         found = [(c, f) for c in candidates if (f := resolve(c)) is not None] or sorted(
@@ -235,12 +238,19 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def a_json_type(value: Any) -> str:
+    """"an array", "a string", "null": for messages."""
+    kind = json_type(value)
+    return kind if kind == "null" else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def _text_problem(value: Any, allow_empty: bool = False) -> str | None:
     """What is wrong with ``value`` as a text field, or None."""
     if not isinstance(value, str):
         shown = f" ({value!r})" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
-        fix = '; write it as a string (e.g. "42")' if shown else ""
-        return f"is {'null' if value is None else 'a ' + json_type(value)}{shown}, expected a string{fix}"
+        fix = '; write it in quotes (e.g. "42")' if shown else ""
+        kind = "null" if value is None else f"a {type(value).__name__}"  # "a int", as plugins match
+        return f"is {kind}{shown}, expected a string{fix}"
     if not allow_empty and not value.strip():
         return "is empty"
     match = SURROGATE.search(value)
@@ -282,7 +292,7 @@ class _RowReader:
 
     def __call__(self, value: Any) -> tuple[dict[str, Any] | None, list[str]]:
         if not isinstance(value, dict):
-            return None, [f"the row is a {json_type(value)}, expected an object; {self.plan.requirement}"]
+            return None, [f"the row is {a_json_type(value)}, expected an object; {self.plan.requirement}"]
         problems: list[str] = []
         shape = self.plan.shape
         messages = None
@@ -322,7 +332,7 @@ class _RowReader:
                 problems.append(f"field {column!r} is text that is not a JSON array of messages; {self.plan.requirement}")
                 return None
         if not isinstance(value, (list, tuple)) or not value:
-            what = "empty" if isinstance(value, (list, tuple)) else f"a {json_type(value)}"
+            what = "empty" if isinstance(value, (list, tuple)) else a_json_type(value)
             problems.append(f"field {column!r} is {what}; {self.plan.requirement}")
             return None
         messages: list[Message] = []
@@ -330,13 +340,13 @@ class _RowReader:
         for index, message in enumerate(value):
             name = f"{column}[{index}]"
             if not isinstance(message, dict):
-                problems.append(f"field {name!r} is a {json_type(message)}, expected an object with \"role\" and \"content\"")
+                problems.append(f"field {name!r} is {a_json_type(message)}, expected an object with \"role\" and \"content\"")
                 continue
             role_key = "role" if "role" in message or "from" not in message else "from"
             content_key = "content" if "content" in message or "value" not in message else "value"
             role = message.get(role_key)
             if not isinstance(role, str):
-                state = "is missing" if role_key not in message else f"is a {json_type(role)}"
+                state = "is missing" if role_key not in message else f"is {a_json_type(role)}"
                 problems.append(f"field '{name}.{role_key}' {state}; every message needs a role: system, user or assistant")
                 continue
             if role.strip().lower() not in ROLES:
@@ -467,6 +477,11 @@ def read_data(
     return load(source, shape=shape, column_map=column_map, domain_name=domain_name).dataset
 
 
+def validate_jsonl(path: Path) -> int:
+    """Check a data file (any format) and return its number of rows; raises like read_data."""
+    return load(path).info.rows  # type: ignore[union-attr]
+
+
 def read_jsonl(path: Path) -> datasets.Dataset:
     """Read a JSONL file (any row shape); kept for callers of the first data layer."""
     return read_data(path)
@@ -513,26 +528,31 @@ def load(
     if not head:
         raise DataError(f"{reader.source} has no rows (nothing but blank lines, or a header); add the rows.")
     plan = make_plan(columns, shape, column_map, reader.source) if columns else None
+    read_row = _RowReader(plan, reader.label_names) if plan else None
+
+    import pyarrow as pa
 
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
     problems: list[str] = []
     count = good = 0
-    read_row = _RowReader(plan, reader.label_names) if plan else None
-    import pyarrow as pa
-
-    schema = _schema(plan.shape if plan else "prompt_completion")
+    writer = None
     try:
-        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        with pa.OSFile(str(partial), "wb") as sink:
             batch: list[dict[str, Any]] = []
             for item in chain(head, reader.rows):
                 row_problems: list[str]
                 if isinstance(item, Problem):
                     row_problems, row = [item.message], None
-                elif read_row is None:
-                    row_problems, row = [f"the row is a {json_type(item.value)}, expected an object"], None
                 else:
-                    row, row_problems = read_row(item.value)
+                    if read_row is None and isinstance(item.value, dict):
+                        # Every row looked at so far was unreadable: this is the first object.
+                        plan = make_plan(list(item.value), shape, column_map, reader.source)
+                        read_row = _RowReader(plan, reader.label_names)
+                    if read_row is None:
+                        row_problems, row = [f"the row is {a_json_type(item.value)}, expected an object"], None
+                    else:
+                        row, row_problems = read_row(item.value)
                 if row_problems:
                     count += len(row_problems)
                     problems.extend(f"{item.where}: {p}" for p in row_problems[: MAX_KEPT_PROBLEMS - len(problems)])
@@ -542,10 +562,15 @@ def load(
                     continue  # this file will not load: stop writing, keep checking
                 batch.append(row)
                 if len(batch) >= BATCH_ROWS:
+                    schema = _schema(plan.shape)  # type: ignore[union-attr]
+                    writer = writer or pa.ipc.new_stream(sink, schema)
                     writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
                     batch = []
+            schema = _schema(plan.shape if plan else "prompt_completion")
+            writer = writer or pa.ipc.new_stream(sink, schema)
             if batch:
                 writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+            writer.close()
         described = f" (read as {plan.describe()})" if plan else ""
         if count and (strict or read_row is None):
             shown = problems[:MAX_REPORTED_PROBLEMS]

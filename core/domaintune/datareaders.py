@@ -109,6 +109,13 @@ def sniff(path: Path) -> str:
     return "plain text"
 
 
+def _has_object_line(path: Path) -> bool:
+    """Whether a line near the start of the file starts a JSON object."""
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    return any(line.lstrip().startswith(b"{") for line in head.split(b"\n")[:50])
+
+
 RENAME = {
     "a Parquet file": "rename it to .parquet",
     "a JSON array": "rename it to .json",
@@ -316,6 +323,8 @@ class _JsonArray:
             if char == "]":
                 self._advance(self.pos + 1)
                 break
+            if not char:
+                raise _Stop(Problem(self._where(), "the file ends inside the array (is it cut short?)"))
             hint = (
                 "; one object per line without commas is JSON Lines: rename the file to .jsonl"
                 if char == "{" else ""
@@ -529,9 +538,19 @@ def hub_reader(name: str, split: str | None) -> Reader:
         loaded = datasets.load_dataset(name) if split is None else {split: datasets.load_dataset(name, split=split)}
     except Exception as exc:  # network, missing repo, bad split, unreadable files: all say why
         reason = f"{type(exc).__name__}: {exc}".strip()
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None:
+            reason += f" ({type(cause).__name__}: {cause})"
+        if Path(name).is_dir():
+            raise DataError(
+                f"{name} is a folder but not one saved with datasets (save_to_disk), and "
+                f"datasets.load_dataset could not read its data files: {reason[:800]}. Give the "
+                "files inside it one by one (`tune data check FILE` names bad lines), or give "
+                "every split the same columns."
+            ) from None
         raise DataError(
             f"{name} is not a file or folder here, and datasets.load_dataset({name!r}) failed "
-            f"({reason[:500]}). Check the path; for a hub dataset check the name and the "
+            f"({reason[:800]}). Check the path; for a hub dataset check the name and the "
             "network (with HF_HUB_OFFLINE=1 only datasets already cached load)."
         ) from None
     if isinstance(loaded, datasets.IterableDatasetDict):
@@ -589,7 +608,10 @@ def open_source(source: str, domain_name: str | None = None) -> Reader:
                 )
             if looks_like == "a JSON array":  # named .jsonl or .json: the content is unambiguous
                 reader = Reader(str(path), "json", _JsonArray(path).rows())
-            elif looks_like.startswith("JSON ("):  # many .json files are JSON Lines
+            elif looks_like.startswith("JSON (") or (
+                looks_like in ("plain text", "comma-separated text (CSV)", "tab-separated text (TSV)")
+                and _has_object_line(path)
+            ):  # many .json files are JSON Lines; a stray first line is reported by line
                 rows = jsonl_rows(path) if kind == "jsonl" else _jsonl_or_single_object(path)
                 reader = Reader(str(path), "jsonl", rows)
             else:

@@ -46,11 +46,16 @@ def _default_gguf() -> Path:
     )
 
 
-def default_model_path() -> Path:
-    """The converted default model folder, converting it on first use."""
+def default_model_files() -> tuple[Path, Path]:
+    """The default model's converted folder (which may not exist yet) and its GGUF file."""
     gguf = _default_gguf()
     version = importlib.metadata.version(DEFAULT_MODEL_DISTRIBUTION)
-    target = cache_dir() / "models" / f"{gguf.stem}-{DEFAULT_MODEL_DISTRIBUTION}-{version}"
+    return cache_dir() / "models" / f"{gguf.stem}-{DEFAULT_MODEL_DISTRIBUTION}-{version}", gguf
+
+
+def default_model_path() -> Path:
+    """The converted default model folder, converting it on first use."""
+    target, gguf = default_model_files()
     if not target.is_dir():
         convert_gguf(gguf, target)
     return target

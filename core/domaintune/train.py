@@ -16,6 +16,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from domaintune.config import RunConfig
+from domaintune.data import map_workers
 from domaintune.domain import Formatter
 from domaintune.encoding import IGNORE_INDEX, encode_for_training
 from domaintune.errors import ConfigError
@@ -60,7 +61,11 @@ def tokenize_dataset(
         return encoded
 
     return dataset.map(
-        encode, batched=True, remove_columns=dataset.column_names, desc="Tokenizing"
+        encode,
+        batched=True,
+        remove_columns=dataset.column_names,
+        num_proc=map_workers(len(dataset)),
+        desc="Tokenizing",
     )
 
 
