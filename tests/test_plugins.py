@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from domaintune import Domain, Metric, hookimpl
+from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
 from domaintune.cli import cli
 from domaintune.errors import DuplicateDomainError, PluginError, UnknownDomainError
 from domaintune.evaluation import compute_metrics
@@ -451,6 +451,19 @@ def test_output_filters_of_all_plugins_are_collected(registered, test_domain: Do
     registered(OutputFlagPlugin(), "no-promises")
     filters = collect("make_output_filters", domain=test_domain)
     assert [f.name for f in filters] == ["no-promises"]
-    texts, counts = apply_output_filters(filters, ["We guarantee a win.", "It depends."])
+    texts, counts = apply_output_filters(filters, ["We guarantee a win.", "It depends."], ["Q1", "Q2"])
     assert texts == ["We guarantee a win.", "It depends."]
     assert counts == {"no-promises:promise": 1, "no-promises:flagged": 1}
+
+
+def test_output_filter_that_reads_prompts_gets_each_answers_prompt() -> None:
+    from domaintune.evaluation import apply_output_filters
+
+    def echo_check(texts: list[str], context: list[str]) -> FilterOutcome:
+        # Flag an answer that repeats nothing of its own prompt.
+        blocked = [prompt.rstrip("?") not in text for text, prompt in zip(texts, context)]
+        return FilterOutcome(texts=texts, blocked=blocked, counts={})
+
+    grounded = SafetyFilter("grounded", echo_check, reads_prompts=True)
+    _, counts = apply_output_filters([grounded], ["alpha is right", "no idea"], ["alpha?", "beta?"])
+    assert counts == {"grounded:flagged": 1}

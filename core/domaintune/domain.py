@@ -74,7 +74,12 @@ class FilterOutcome:
 
 @dataclass(frozen=True)
 class SafetyFilter:
-    """A named, batched filter over texts. ``apply`` must be deterministic and idempotent."""
+    """A named, batched filter over texts. ``apply`` must be deterministic and idempotent.
+
+    An output filter with ``reads_prompts`` is called as ``apply(answers, context=prompts)``,
+    ``prompts[i]`` being the prompt ``answers[i]`` replied to (a citation checker needs it).
+    """
 
     name: str
-    apply: Callable[[list[str]], FilterOutcome]
+    apply: Callable[..., FilterOutcome]
+    reads_prompts: bool = False

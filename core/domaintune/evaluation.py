@@ -208,12 +208,15 @@ def metrics_by_group(
 
 
 def apply_output_filters(
-    filters: list[SafetyFilter], answers: list[str]
+    filters: list[SafetyFilter], answers: list[str], prompts: list[str]
 ) -> tuple[list[str], dict[str, int]]:
     counts: dict[str, int] = {}
     for safety_filter in filters:
         with blame(f"output filter {safety_filter.name!r}"):
-            outcome = safety_filter.apply(answers)
+            if safety_filter.reads_prompts:
+                outcome = safety_filter.apply(answers, context=prompts)
+            else:
+                outcome = safety_filter.apply(answers)
         answers = outcome.texts
         for kind, n in outcome.counts.items():
             key = f"{safety_filter.name}:{kind}"
@@ -254,7 +257,7 @@ def predict(
                 model, tokenizer, prompts, max_length, domain.max_new_tokens, batch_size, progress
             )
     if domain.task_type == "generation":  # a label needs no filtering, and must not be rewritten
-        predictions, counts = apply_output_filters(output_filters, predictions)
+        predictions, counts = apply_output_filters(output_filters, predictions, prompts)
     return Predicted(
         predictions=predictions, seconds=time.monotonic() - started, output_filter_counts=counts
     )

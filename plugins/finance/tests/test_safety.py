@@ -1,0 +1,79 @@
+"""The financial PII filter and advice flag, on small real inputs and the labelled test set."""
+
+from __future__ import annotations
+
+import pytest
+
+from domaintune.plugins import collect, get_domain
+from domaintune.safety import canary_check, read_testset
+from domaintune_finance import safety
+
+
+@pytest.fixture(scope="module")
+def pii():  # noqa: ANN201
+    return safety.pii_filter()
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return safety.evaluate_filter()
+
+
+def test_valid_identifiers_are_masked(pii) -> None:  # noqa: ANN001
+    text = (
+        "Card 4111 1111 1111 1111, Mastercard 2221000000000009, IBAN DE89 3704 0044 0532 0130 00, "
+        "routing number 021000021, account number 000123456789, SSN 536-22-8726, EIN 12-3456789, "
+        "jane@example.com, (415) 555-0132."
+    )
+    masked = pii.apply([text]).texts[0]
+    assert masked == (
+        "Card [CARD_NUMBER], Mastercard [CARD_NUMBER], IBAN [IBAN], routing number [ROUTING_NUMBER], "
+        "account number [BANK_ACCOUNT], SSN [SSN], EIN [TAX_ID], [EMAIL], [PHONE]."
+    )
+
+
+def test_checksum_failures_and_public_identifiers_are_kept(pii) -> None:  # noqa: ANN001
+    texts = [
+        "Card 4111 1111 1111 1112 fails Luhn; IBAN DE89 3704 0044 0532 0130 01 fails mod 97.",
+        "Apple Inc. (NASDAQ: AAPL), ISIN US0378331005, CUSIP 037833100, CIK 0000320193.",
+        "Revenue | $46,273 | 43,869 | (85,743) | 310566.5 thousand; 123456789 shares.",
+    ]
+    assert pii.apply(texts).texts == texts
+
+
+def test_filter_is_deterministic_and_idempotent(pii) -> None:  # noqa: ANN001
+    texts = [row["text"] for row in read_testset(safety.TESTSET)]
+    once = pii.apply(texts)
+    assert pii.apply(texts).texts == once.texts
+    assert pii.apply(once.texts).texts == once.texts
+
+
+def test_recall_on_checksummed_identifiers_and_public_false_positives(report: dict) -> None:
+    assert report["snippets"] >= 200
+    for kind in safety.CHECKSUMMED_KINDS:
+        assert report["types"][kind]["recall"] >= 0.98, (kind, report["types"][kind])
+    assert report["checksummed_recall"] >= 0.98
+    assert report["public_identifiers"] >= 200
+    assert report["public_fp_rate"] <= 0.01
+    assert set(safety.PUBLIC_KINDS) == set(report["public"])
+    assert report["recall"] >= 0.95
+
+
+def test_advice_flags(report: dict) -> None:
+    assert report["advice_flags"]["recall"] >= 0.95 and report["advice_flags"]["precision"] >= 0.9
+    outcome = safety.advice_filter().apply([
+        "You should buy Tesla now.", "This fund guarantees a 12% return.",
+        "Past performance does not guarantee future returns.", "Net income was $4.2 million.",
+    ])
+    assert outcome.blocked == [True, True, False, False]
+
+
+def test_canaries_do_not_survive(pii) -> None:  # noqa: ANN001
+    texts = [row["text"] for row in read_testset(safety.TESTSET)][:60]
+    assert canary_check([pii], texts, kinds=safety.CANARY_KINDS, count=40, seed=5)["leaked"] == 0
+
+
+def test_hooks_return_the_filters() -> None:
+    domain = get_domain("finance")
+    assert [f.name for f in collect("make_data_filters", domain=domain)] == ["financial-pii"]
+    assert [f.name for f in collect("make_output_filters", domain=domain)] == ["financial-pii", "advice"]

@@ -1,0 +1,104 @@
+"""The healthcare PHI filter and dose flag, on small real inputs and the labelled test set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from domaintune.plugins import collect, get_domain
+from domaintune.safety import canary_check, read_testset
+from domaintune_healthcare import safety
+
+
+@pytest.fixture(scope="module")
+def phi():  # noqa: ANN201
+    return safety.phi_filter()
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return safety.evaluate_filter()
+
+
+def test_safe_harbor_identifiers_become_typed_placeholders(phi) -> None:  # noqa: ANN001
+    text = (
+        "Patient: Doe, John  DOB: 03/14/1957  MRN: 00482913  SSN 123-45-6789. "
+        "A 93-year-old man seen on March 3, 2023 at 55 Fruit Street, Boston, MA 02114. "
+        "Call (617) 555-0143, fax 617-555-0199, e-mail jdoe@example.org, portal "
+        "https://mychart.example.org/p/12, IP 10.2.33.4. Member ID: XJH123456789. "
+        "Pacemaker serial number PZK-400123. VIN 1HGCM82633A004352. Dr. Alice Wong saw him."
+    )
+    outcome = phi.apply([text])
+    masked = outcome.texts[0]
+    for value in ("John", "03/14/1957", "00482913", "123-45-6789", "93", "March 3, 2023", "Fruit Street",
+                  "02114", "555-0143", "555-0199", "jdoe@", "mychart", "10.2.33.4", "XJH123456789",
+                  "PZK-400123", "1HGCM82633A004352", "Alice Wong"):
+        assert value not in masked, value
+    for placeholder in ("[NAME]", "[DATE]", "[MRN]", "[SSN]", "[AGE]", "[ADDRESS]", "[ZIP]", "[PHONE]", "[FAX]",
+                        "[EMAIL]", "[URL]", "[IP_ADDRESS]", "[HEALTH_PLAN]", "[DEVICE_ID]", "[VEHICLE_ID]"):
+        assert placeholder in masked, placeholder
+    assert "MRN: [MRN]" in masked  # the label stays readable
+    assert outcome.blocked == [False]
+    assert outcome.counts["DATE"] == 2 and outcome.counts["NAME"] == 2
+
+
+def test_clinical_content_is_kept(phi) -> None:  # noqa: ANN001
+    texts = [
+        "Parkinson's disease and Crohn's disease; Kaplan-Meier curves; Fisher's exact test.",
+        "Metformin 500 mg twice daily since 2018; pain 7/10; BP 120/80; a 67-year-old man.",
+        "Glasgow Coma Scale 14; HbA1c 8.1%; creatinine 1.4 mg/dL; 1,204 patients in 12 centres.",
+    ]
+    assert phi.apply(texts).texts == texts
+
+
+def test_filter_is_batched_deterministic_and_idempotent(phi) -> None:  # noqa: ANN001
+    texts = [row["text"] for row in read_testset(safety.TESTSET)][:80]
+    once = phi.apply(texts)
+    assert len(once.texts) == len(texts) and len(once.blocked) == len(texts)
+    assert phi.apply(texts).texts == once.texts
+    assert phi.apply(once.texts).texts == once.texts
+    assert phi.apply(once.texts).counts == {}
+
+
+def test_structured_identifiers_reach_the_recall_target(report: dict) -> None:
+    assert report["snippets"] >= 200
+    for kind in safety.STRUCTURED_KINDS:
+        assert report["types"][kind]["recall"] >= 0.98, (kind, report["types"][kind])
+    assert report["structured_recall"] >= 0.98
+    assert report["recall"] >= 0.95
+    assert report["precision"] >= 0.95
+
+
+def test_every_safe_harbor_type_is_in_the_test_set(report: dict) -> None:
+    assert set(safety.PHI_KINDS) <= {kind for kind, row in report["types"].items() if row["support"]}
+
+
+def test_dose_flags(report: dict) -> None:
+    assert report["dose_flags"]["recall"] >= 0.95 and report["dose_flags"]["precision"] >= 0.9
+    outcome = safety.dose_filter().apply(["Take 400 mg every 6 hours.", "Glucose 180 mg/dL is high.", "Yes."])
+    assert outcome.blocked == [True, False, False]
+    assert outcome.counts == {"dose": 1}
+
+
+def test_canaries_planted_before_the_filter_do_not_survive(phi) -> None:  # noqa: ANN001
+    texts = [row["text"] for row in read_testset(safety.TESTSET)][:60]
+    result = canary_check([phi], texts, kinds=safety.CANARY_KINDS, count=40, seed=3)
+    assert result["planted"] == 40
+    assert result["leaked_values"] == []
+
+
+def test_hooks_return_the_filters() -> None:
+    domain = get_domain("healthcare")
+    assert [f.name for f in collect("make_data_filters", domain=domain)] == ["phi"]
+    assert [f.name for f in collect("make_output_filters", domain=domain)] == ["phi", "dose"]
+
+
+def test_plugin_import_loads_no_presidio_or_spacy() -> None:
+    code = (
+        "import sys, domaintune_healthcare.plugin, domaintune_healthcare.safety\n"
+        "heavy = [m for m in ('presidio_analyzer', 'spacy', 'torch') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
