@@ -73,3 +73,21 @@ def test_gate_failures_compare_against_the_base_model() -> None:
     assert gate_failures(summary, {}, {"accuracy": 0.10}) == []
     assert len(gate_failures(summary, {}, {"accuracy": 0.01})) == 1
     assert len(gate_failures(summary, {"accuracy": 0.66}, {})) == 1
+
+
+def test_tune_eval_rescores_a_finished_run_and_gates_it(
+    tmp_path: Path, tiny_model: str, test_domain: Domain
+) -> None:
+    code, output, summary = tiny_run(tmp_path, tiny_model)
+    assert code == 0, output
+    run_dir = tmp_path / "run"
+    again = CliRunner().invoke(cli, ["eval", str(run_dir)])
+    assert again.exit_code == 0, again.output
+    rescored = json.loads((run_dir / "eval.json").read_text())
+    # The same models on the same rows with the same settings give the same figures.
+    assert rescored["base"] == pytest.approx(summary["base"])
+    assert rescored["tuned"] == pytest.approx(summary["tuned"])
+    failed = CliRunner().invoke(cli, ["eval", str(run_dir), "--fail-under", "accuracy=1.01"])
+    assert failed.exit_code == GATE_FAILED_EXIT_CODE
+    missing = CliRunner().invoke(cli, ["eval", str(tmp_path)])
+    assert missing.exit_code == 1 and "not a run folder" in " ".join(missing.output.split())

@@ -44,6 +44,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--learning-rate", {"type": float, "help": "Peak learning rate."}),
     ("--max-length", {"type": int, "help": "Tokens per example."}),
     ("--lora-r", {"type": int, "help": "LoRA rank."}),
+    ("--canaries", {"type": int, "help": "Plant this many fake identifiers in training prompts; report how many survive the safety filters."}),
     ("--seed", {"type": int, "help": "Random seed for splits, shuffling and initialisation."}),
     ("--precision", {"type": click.Choice(["auto", "bf16", "fp32"]), "help": "Training precision."}),
 ]
@@ -223,6 +224,7 @@ def cli(ctx: click.Context, config_file: Path | None, **options: Any) -> None:
     tune --domain legal          run the whole job on the default model
     tune plugins                 list installed plugins and their domains
     tune filter --domain D IN OUT  apply a domain's safety filters to a data file
+    tune plugin new NAME         write a new domain pack (see docs/writing-a-plugin.md)
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -271,6 +273,29 @@ def plugins(as_json: bool) -> None:
             f"[bold red]Broken plugin[/] {escape(repr(broken.name))} ({escape(broken.distribution)}) "
             f"failed to import: {escape(broken.error)}", highlight=False, emoji=False,
         )
+
+
+@cli.command(name="eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--fail-under", multiple=True, metavar="METRIC=VALUE",
+              help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores below VALUE.")
+@click.option("--max-regression", multiple=True, metavar="METRIC=DELTA",
+              help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores more than DELTA below the base model.")
+def eval_command(run_dir: Path, fail_under: tuple[str, ...], max_regression: tuple[str, ...]) -> None:
+    """Score a finished run's base and tuned models again on its held-out rows (writes eval.json)."""
+    from domaintune.gate import gate_failures, parse_thresholds
+    from domaintune.run import evaluate_run
+
+    with _friendly_errors():
+        floors = parse_thresholds("--fail-under", fail_under)
+        margins = parse_thresholds("--max-regression", max_regression)
+        summary = evaluate_run(run_dir, RichReporter())
+        stdout.print(_results_table(summary))
+        failures = gate_failures(summary, floors, margins)
+    for failure in failures:
+        stderr.print(f"[bold red]Gate failed:[/] {escape(failure)}", emoji=False)
+    if failures:
+        sys.exit(GATE_FAILED_EXIT_CODE)
 
 
 @cli.command(name="filter")
@@ -348,6 +373,60 @@ def data_check(
     else:
         click.echo(render_text(report))
     sys.exit(0 if report.usable else 1)
+
+
+@cli.group()
+def plugin() -> None:
+    """Write a new domain pack, or check that an installed plugin keeps the hooks' contract."""
+
+
+@plugin.command(name="new")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
+              help="Folder to create (default: ./domaintune-NAME); it must not exist.")
+def plugin_new(name: str, folder: Path | None) -> None:
+    """Write a ready domain pack for domain NAME: pyproject with the entry point, package
+    domaintune_NAME with a sample, prompt format, metric and safety filters, README and tests."""
+    from domaintune.scaffold import new_plugin
+
+    with _friendly_errors():
+        created = new_plugin(name, folder)
+    for path in created.files:
+        stdout.print(f"  created {path}", markup=False, emoji=False, highlight=False)
+    steps = [
+        (f"pip install -e {created.folder}", "add --no-build-isolation when offline"),
+        ("tune plugins", f"{created.name} is listed at once"),
+        (f"tune plugin check {created.name}", "the hooks' contract"),
+        (f"cd {created.folder} && pytest", "its tests, with a run on a tiny model"),
+        (f"tune --domain {created.name}", "a real run"),
+    ]
+    width = max(len(command) for command, _ in steps) + 3
+    stdout.print(
+        f"Domain pack {created.distribution} is ready. Next (see docs/writing-a-plugin.md):\n"
+        + "\n".join(f"  {command:<{width}}# {why}" for command, why in steps),
+        markup=False, emoji=False, highlight=False,
+    )
+
+
+@plugin.command(name="check")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the checklist.")
+def plugin_check(name: str, as_json: bool) -> None:
+    """Check installed plugin NAME against the hooks' contract (no model is loaded): hooks
+    match the specs, data loads, the prompt format renders, metrics return floats in [0, 1],
+    safety filters are deterministic and idempotent. Exit 0 when it passes, 1 otherwise."""
+    import logging
+
+    from domaintune.contract import check_plugin
+
+    logging.disable(logging.WARNING)  # the libraries' warnings would bury the checklist
+    with _friendly_errors():
+        report = check_plugin(name)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(report.render())
+    sys.exit(0 if report.ok else 1)
 
 
 def main() -> None:

@@ -103,6 +103,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 f"{report['rows_dropped']} dropped; findings: "
                 + (", ".join(f"{k} {v}" for k, v in report["counts"].items()) or "none")
             )
+    canaries = data.get("canaries")
+    if canaries:
+        lines.append(
+            f"- canaries: {canaries['planted']} fake identifiers planted in training prompts, "
+            f"{canaries['survived_filters']} survived the filters"
+            + (f" ({', '.join(canaries['survivors'])})" if canaries["survivors"] else "")
+        )
     tuned_flags = summary["output_filter"]["tuned"]
     if tuned_flags:
         lines.append(

@@ -33,6 +33,7 @@ from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_a
 from domaintune.metrics import majority_baseline
 from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
 from domaintune.report import render_html, render_markdown, render_model_card
+from domaintune.safety import leaked_canaries, make_canaries, plant_canaries
 from domaintune.tasks import select_tasks
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 MAX_LABELS = 50
 MAX_FLIP_EXAMPLES = 5
+CANARY_KINDS = ("SSN", "PHONE", "EMAIL")
+"""Identifier kinds every domain's filters must catch; the kinds planted as canaries."""
 
 
 class Reporter(Protocol):
@@ -165,8 +168,17 @@ def prepare_data(
     eval_source = config.eval_data or (domain.eval_data if config.data is None else None)
     train_set = load_source(domain, train_source, config.column_map, config.shape)
     eval_set = load_source(domain, eval_source, config.column_map, config.shape) if eval_source else None
+    if config.task:
+        train_set = select_tasks(train_set, config.task, str(train_source))
+        if eval_set is not None:
+            eval_set = select_tasks(eval_set, config.task, str(eval_source))
 
     filters = collect("make_data_filters", domain=domain)
+    canaries = make_canaries(CANARY_KINDS, config.canaries, config.seed) if config.canaries else []
+    if canaries:
+        # Unique fake identifiers planted in the prompts: the filters must remove every one.
+        planted = plant_canaries(list(train_set["prompt"]), canaries, config.seed)
+        train_set = train_set.remove_columns("prompt").add_column("prompt", planted)
     train_set, train_filtered = apply_filters(train_set, filters)
     stratify = domain.task_type == "classification"
     if eval_set is None:
@@ -188,6 +200,13 @@ def prepare_data(
         "eval_filter": eval_filtered.as_dict(),
         "attribution": domain.data_attribution if config.data is None else "",
     }
+    if canaries:
+        leaked = leaked_canaries([*train_set["prompt"], *train_set["completion"]], canaries)
+        info["canaries"] = {
+            "planted": len(canaries),
+            "survived_filters": len(leaked),
+            "survivors": [f"{c.kind} {c.value}" for c in leaked],
+        }
     return train_set, eval_set, info
 
 
@@ -230,23 +249,137 @@ def _add_majority_by_group(
                 entry["majority_baseline"] = {"label": label, "accuracy": accuracy}
 
 
+@dataclass
+class Scoring:
+    """Everything needed to score a model on a run's held-out rows, built once per run."""
+
+    domain: Domain
+    config: RunConfig
+    tokenizer: Any
+    prompts: list[str]
+    references: list[str]
+    labels: list[str]
+    metrics: list[Metric]
+    output_filters: list[Any]
+    columns: dict[str, list[str]]
+    processes: Any
+    reporter: Reporter
+
+    @classmethod
+    def build(
+        cls, domain: Domain, config: RunConfig, tokenizer: Any, formatter: Any,
+        train_set: datasets.Dataset, eval_set: datasets.Dataset, processes: Any, reporter: Reporter,
+    ) -> Scoring:
+        metrics = domain_metrics(domain)
+        group_columns = {m.group_by for m in metrics if m.group_by} & set(eval_set.column_names)
+        prompts, references = render_eval_set(eval_set, formatter, tokenizer, domain.name)
+        return cls(
+            domain=domain,
+            config=config,
+            tokenizer=tokenizer,
+            prompts=prompts,
+            references=references,
+            labels=class_labels(domain, train_set, eval_set) if domain.task_type == "classification" else [],
+            metrics=metrics,
+            output_filters=collect("make_output_filters", domain=domain),
+            columns={name: eval_set[name] for name in sorted(group_columns)},
+            processes=processes,
+            reporter=reporter,
+        )
+
+    def predict(self, model: Any, which: str) -> Predicted:
+        """Each process predicts its share of the rows; all get every prediction back."""
+        from domaintune.train import use_bf16
+
+        processes, config = self.processes, self.config
+        with self.reporter.progress(
+            f"Scoring the {which} model", total=len(self.prompts) / processes.world
+        ) as advance:
+            mine = predict(
+                model, self.tokenizer, self.domain, processes.shard(self.prompts), self.labels,
+                self.output_filters, config.max_length, config.eval_batch_size,
+                use_bf16(config.precision), advance,
+            )
+        if processes.world == 1:
+            return mine
+        counts: dict[str, int] = {}
+        for shard_counts in processes.gather(mine.output_filter_counts):
+            for kind, n in shard_counts.items():
+                counts[kind] = counts.get(kind, 0) + n
+        return Predicted(
+            predictions=processes.unshard(mine.predictions),
+            seconds=max(processes.gather(mine.seconds)),
+            output_filter_counts=counts,
+        )
+
+    def general_knowledge(self, model: Any) -> tuple[float, int]:
+        from domaintune.forgetting import general_knowledge_accuracy
+        from domaintune.train import use_bf16
+
+        return general_knowledge_accuracy(model, self.tokenizer, use_bf16(self.config.precision))
+
+    def compare(
+        self, base: Predicted, tuned: Predicted, train_set: datasets.Dataset
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """Base vs tuned: metrics, bootstrap intervals, per-task figures, baselines, flips;
+        and one row per held-out example for predictions.jsonl."""
+        metrics, references, columns = self.metrics, self.references, self.columns
+        summary: dict[str, Any] = {
+            "base": compute_metrics(metrics, base.predictions, references, columns),
+            "tuned": compute_metrics(metrics, tuned.predictions, references, columns),
+            "eval_seconds": {"base": base.seconds, "tuned": tuned.seconds},
+            "output_filter": {"base": base.output_filter_counts, "tuned": tuned.output_filter_counts},
+            "tuned_minus_base": {
+                metric.name: vars(
+                    paired_bootstrap(
+                        metric, base.predictions, tuned.predictions, references, self.config.seed, columns
+                    )
+                )
+                for metric in metrics
+            },
+            "by_group": _by_group(metrics, base.predictions, tuned.predictions, references, columns),
+        }
+        if self.domain.task_type == "classification":
+            _add_majority_by_group(summary["by_group"], train_set, references, columns)
+            label, accuracy = majority_baseline(train_set["completion"], references)
+            summary["majority_baseline"] = {"label": label, "accuracy": accuracy}
+        flips = flipped_rows(base.predictions, tuned.predictions, references)
+        summary["flips"] = {kind: len(rows) for kind, rows in flips.items()}
+        flip_of = {i: kind for kind, rows in flips.items() for i in rows}
+        rows = [
+            {"prompt": p, "reference": r, "base": b, "tuned": t, "flip": flip_of.get(i, "")}
+            for i, (p, r, b, t) in enumerate(
+                zip(self.prompts, references, base.predictions, tuned.predictions)
+            )
+        ]
+        summary["flip_examples"] = {
+            kind: [rows[i] for i in indices[:MAX_FLIP_EXAMPLES]] for kind, indices in flips.items()
+        }
+        return summary, rows
+
+
+def _quiet_libraries() -> None:
+    """The job reports its own progress; the libraries' bars for quick steps are noise."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = False) -> RunOutcome:
     """Run a whole domain job and write its run folder.
 
     Run again with the same settings on the same ``output_dir`` after a crash or a kill, and
     training continues from the newest complete checkpoint (``resume`` insists on one).
     """
-    from domaintune.distributed import device_for, start_processes
-    from domaintune.forgetting import general_knowledge_accuracy
-    from domaintune.model import load_model, load_tokenizer, resolve_model
-    from domaintune.train import prepare_model, tokenize_dataset, train, use_bf16
-
-    import datasets
     import transformers
 
-    # The job reports its own progress; the libraries' per-step bars for quick steps are noise.
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    from domaintune.distributed import device_for, start_processes
+    from domaintune.model import load_model, load_tokenizer, resolve_model
+    from domaintune.train import prepare_model, tokenize_dataset, train
+
+    _quiet_libraries()
     processes = start_processes()
     reporter = reporter if reporter and processes.is_main else SilentReporter()
     started = time.monotonic()
@@ -271,35 +404,10 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     formatter = wrap_callable(
         f"the formatter of domain {domain.name!r}", call_hook("make_formatter", domain=domain)
     )
-    metrics = domain_metrics(domain)
-    output_filters = collect("make_output_filters", domain=domain)
-    labels = class_labels(domain, train_set, eval_set) if domain.task_type == "classification" else []
-    prompts, references = render_eval_set(eval_set, formatter, tokenizer, domain.name)
+    scoring = Scoring.build(domain, config, tokenizer, formatter, train_set, eval_set, processes, reporter)
 
-    group_columns = {m.group_by for m in metrics if m.group_by} & set(eval_set.column_names)
-    columns = {name: eval_set[name] for name in sorted(group_columns)}
-
-    def evaluate(which: str) -> Predicted:
-        """Each process predicts its share of the rows; all get every prediction back."""
-        with reporter.progress(f"Scoring the {which} model", total=len(prompts) / processes.world) as advance:
-            mine = predict(
-                model, tokenizer, domain, processes.shard(prompts), labels, output_filters,
-                config.max_length, config.eval_batch_size, use_bf16(config.precision), advance,
-            )
-        if processes.world == 1:
-            return mine
-        counts: dict[str, int] = {}
-        for shard_counts in processes.gather(mine.output_filter_counts):
-            for kind, n in shard_counts.items():
-                counts[kind] = counts.get(kind, 0) + n
-        return Predicted(
-            predictions=processes.unshard(mine.predictions),
-            seconds=max(processes.gather(mine.seconds)),
-            output_filter_counts=counts,
-        )
-
-    base = evaluate("base")
-    general_base, general_rows = general_knowledge_accuracy(model, tokenizer, use_bf16(config.precision))
+    base = scoring.predict(model, "base")
+    general_base, general_rows = scoring.general_knowledge(model)
 
     reporter.step("Fine-tuning")
     train_tokens = tokenize_dataset(train_set, formatter, tokenizer, config.max_length, domain.name)
@@ -315,23 +423,21 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
         # the base model, 216 s for the unmerged tuned one, on a busy 2-core machine).
         model = model.merge_and_unload()
 
-    tuned = evaluate("tuned")
-    general_tuned, _ = general_knowledge_accuracy(model, tokenizer, use_bf16(config.precision))
+    tuned = scoring.predict(model, "tuned")
+    general_tuned, _ = scoring.general_knowledge(model)
     if not processes.is_main:
         return RunOutcome(run_dir=run_dir, summary={}, is_main=False)
 
+    comparison, predictions = scoring.compare(base, tuned, train_set)
     summary: dict[str, Any] = {
         "domaintune_version": __version__,
         "domain": domain.name,
         "task_type": domain.task_type,
         "model": config.model or f"default ({model_path})",
-        "labels": labels,
+        "labels": scoring.labels,
         "data": data_info,
-        "base": compute_metrics(metrics, base.predictions, references, columns),
-        "tuned": compute_metrics(metrics, tuned.predictions, references, columns),
+        **comparison,
         "general_knowledge": {"base": general_base, "tuned": general_tuned, "rows": general_rows},
-        "eval_seconds": {"base": base.seconds, "tuned": tuned.seconds},
-        "output_filter": {"base": base.output_filter_counts, "tuned": tuned.output_filter_counts},
         "train": {
             "steps": trained.steps,
             "epochs": trained.epochs,
@@ -346,33 +452,62 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
                 if "loss" in entry
             ],
         },
+        "wall_seconds": time.monotonic() - started,
     }
-    summary["tuned_minus_base"] = {
-        metric.name: vars(
-            paired_bootstrap(metric, base.predictions, tuned.predictions, references, config.seed, columns)
-        )
-        for metric in metrics
-    }
-    summary["by_group"] = _by_group(metrics, base.predictions, tuned.predictions, references, columns)
-    if domain.task_type == "classification":
-        _add_majority_by_group(summary["by_group"], train_set, references, columns)
-    flips = flipped_rows(base.predictions, tuned.predictions, references)
-    summary["flips"] = {kind: len(rows) for kind, rows in flips.items()}
-    if domain.task_type == "classification":
-        label, accuracy = majority_baseline(train_set["completion"], references)
-        summary["majority_baseline"] = {"label": label, "accuracy": accuracy}
-    summary["wall_seconds"] = time.monotonic() - started
-    flip_of = {i: kind for kind, rows in flips.items() for i in rows}
-    predictions = [
-        {"prompt": p, "reference": r, "base": b, "tuned": t, "flip": flip_of.get(i, "")}
-        for i, (p, r, b, t) in enumerate(zip(prompts, references, base.predictions, tuned.predictions))
-    ]
     write_jsonl_atomic(run_dir / "predictions.jsonl", predictions)
-    summary["flip_examples"] = {
-        kind: [predictions[i] for i in rows[:MAX_FLIP_EXAMPLES]] for kind, rows in flips.items()
-    }
     write_json_atomic(run_dir / "metrics.json", summary)
     write_text_atomic(run_dir / "report.md", render_markdown(summary))
     write_text_atomic(run_dir / "report.html", render_html(summary, config.to_dict()))
     write_text_atomic(model_dir / "README.md", render_model_card(summary, config.model or model_path))
     return RunOutcome(run_dir=run_dir, summary=summary)
+
+
+def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Score a finished run's base and tuned models again on its held-out rows, with the
+    settings it was trained with; writes ``eval.json`` in the run folder and returns it."""
+    from domaintune.config import build_config
+    from domaintune.distributed import start_processes
+    from domaintune.model import load_model, load_tokenizer, resolve_model
+
+    reporter = reporter or SilentReporter()
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); pass the folder a run wrote.")
+    config = build_config(yaml.safe_load(saved.read_text(encoding="utf-8")))
+    tuned_dir = run_dir / ("adapter" if config.method == "lora" else "model")
+    if not tuned_dir.is_dir():
+        raise ConfigError(f"{run_dir} holds no trained model ({tuned_dir.name}/): the run did not finish.")
+    _quiet_libraries()
+    domain = get_domain(config.domain)
+    reporter.step(f"Loading held-out data for domain {domain.name!r}")
+    train_set, eval_set, data_info = prepare_data(domain, config)
+    reporter.step("Loading the models")
+    model_path = resolve_model(config.model)
+    tokenizer = load_tokenizer(model_path)
+    formatter = wrap_callable(
+        f"the formatter of domain {domain.name!r}", call_hook("make_formatter", domain=domain)
+    )
+    scoring = Scoring.build(
+        domain, config, tokenizer, formatter, train_set, eval_set, start_processes(), reporter
+    )
+    model = load_model(model_path)
+    base = scoring.predict(model, "base")
+    general_base, general_rows = scoring.general_knowledge(model)
+    if config.method == "lora":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, tuned_dir).merge_and_unload()
+    else:
+        model = load_model(str(tuned_dir))
+    tuned = scoring.predict(model, "tuned")
+    general_tuned, _ = scoring.general_knowledge(model)
+    comparison, _ = scoring.compare(base, tuned, train_set)
+    summary = {
+        "domain": domain.name,
+        "model": config.model or f"default ({model_path})",
+        "data": data_info,
+        **comparison,
+        "general_knowledge": {"base": general_base, "tuned": general_tuned, "rows": general_rows},
+    }
+    write_json_atomic(run_dir / "eval.json", summary)
+    return summary
