@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
-from domaintune.safety import EMAIL, US_PHONE, US_SSN, Identifier
+from domaintune import Domain, Metric, SafetyFilter, hookimpl
 
 from domaintune_finance import loaders, metrics
 
@@ -50,35 +48,7 @@ FINANCE_FOMC = Domain(
 )
 
 
-def _luhn_valid(candidate: str) -> bool:
-    from stdnum import luhn
-
-    digits = re.sub(r"\D", "", candidate)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
-
-
-def _iban_valid(candidate: str) -> bool:
-    from stdnum import iban
-
-    return iban.is_valid(candidate)
-
-
-# Checksums keep amounts, tickers, ISINs and CUSIPs (public and needed by the task) unmasked.
-CARD = Identifier("CARD_NUMBER", re.compile(r"\b\d(?:[ -]?\d){12,18}\b"), _luhn_valid)
-IBAN = Identifier("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"), _iban_valid)
-FINANCIAL_PII = [EMAIL, IBAN, CARD, US_SSN, US_PHONE]
-
-ADVICE = re.compile(
-    r"\b(?:guaranteed? (?:returns?|profits?|gains?)|risk[- ]free (?:returns?|profits?)"
-    r"|you should (?:buy|sell|short)|(?:buy|sell) (?:this|these|now)\b|can(?:no|')t lose)",
-    re.IGNORECASE,
-)
-
-
-def _flag_advice(texts: list[str]) -> FilterOutcome:
-    """Flag answers that promise returns or tell the reader to buy or sell."""
-    flagged = [bool(ADVICE.search(text)) for text in texts]
-    return FilterOutcome(texts=list(texts), blocked=flagged, counts={"advice": sum(flagged)} if any(flagged) else {})
+OWN_DOMAINS = {FINANCE.name, FINANCE_SENTIMENT.name, FINANCE_FOMC.name}
 
 
 @hookimpl
@@ -117,7 +87,7 @@ def make_metrics(domain: Domain) -> list[Metric] | None:
 
 @hookimpl
 def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name != FINANCE.name:
+    if domain.name not in OWN_DOMAINS:
         return None
     from domaintune_finance.safety import pii_filter
 
@@ -126,7 +96,7 @@ def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
 
 @hookimpl
 def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name != FINANCE.name:
+    if domain.name not in OWN_DOMAINS:
         return None
     from domaintune_finance.safety import advice_filter, pii_filter
 

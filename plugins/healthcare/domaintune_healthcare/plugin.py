@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
-from domaintune.safety import EMAIL, IP_ADDRESS, URL, US_PHONE, US_SSN, Identifier
+from domaintune import Domain, Metric, SafetyFilter, hookimpl
 
 from domaintune_healthcare import loaders, metrics
 
@@ -40,26 +38,8 @@ HEALTHCARE_SUMMARY = Domain(
     defaults={"max_length": 256, "time_budget_minutes": 5.0, "epochs": 1.0},
 )
 
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-# HIPAA Safe Harbor: dates more precise than the year are identifiers; a bare year is not.
-DATE = Identifier(
-    "DATE",
-    re.compile(
-        rf"\b(?:\d{{1,2}}[/-]\d{{1,2}}[/-](?:\d{{4}}|\d{{2}})|\d{{4}}-\d{{2}}-\d{{2}}"
-        rf"|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}} {_MONTH},? \d{{4}})\b",
-        re.IGNORECASE,
-    ),
-)
-MRN = Identifier("MRN", re.compile(r"\b(?:MRN|medical record(?: number| no\.?)?)[:#\s]*[A-Z]{0,3}\d{5,10}\b", re.IGNORECASE))
-PHI_IDENTIFIERS = [EMAIL, URL, IP_ADDRESS, US_SSN, MRN, DATE, US_PHONE]
-
-DOSE = re.compile(r"\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|g|ml|mL|units?|IU)\b(?:\s?(?:/|per)\s?(?:kg|day|dose))?")
-
-
-def _flag_doses(texts: list[str]) -> FilterOutcome:
-    """Flag answers that state a specific dose: those need a clinician's review."""
-    flagged = [bool(DOSE.search(text)) for text in texts]
-    return FilterOutcome(texts=list(texts), blocked=flagged, counts={"dose": sum(flagged)} if any(flagged) else {})
+# Every healthcare domain gets the PHI filters: MeQSum is free text written by the public.
+OWN_DOMAINS = {HEALTHCARE.name, HEALTHCARE_SUMMARY.name}
 
 
 @hookimpl
@@ -94,7 +74,7 @@ def make_metrics(domain: Domain) -> list[Metric] | None:
 
 @hookimpl
 def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name != HEALTHCARE.name:
+    if domain.name not in OWN_DOMAINS:
         return None
     from domaintune_healthcare.safety import phi_filter
 
@@ -103,7 +83,7 @@ def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
 
 @hookimpl
 def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name != HEALTHCARE.name:
+    if domain.name not in OWN_DOMAINS:
         return None
     from domaintune_healthcare.safety import dose_filter, phi_filter
 

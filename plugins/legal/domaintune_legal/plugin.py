@@ -27,15 +27,6 @@ LEGAL = Domain(
     defaults={"max_length": 256, "time_budget_minutes": 5.0, "epochs": 1.0},
 )
 
-PRIVILEGE_MARKERS = [
-    "attorney-client privileged",
-    "attorney-client privilege",
-    "attorney work product",
-    "privileged & confidential",
-    "privileged and confidential",
-]
-
-
 @hookimpl
 def register_domains(register):  # noqa: ANN001, ANN201
     register(LEGAL)
