@@ -17,17 +17,11 @@ import pytest
 
 from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl
 from domaintune import plugins
+from domaintune.testing import build_tiny_model
 
 # The tests never need the network; fail fast instead of waiting for a timeout.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 TEST_DOMAIN = "testdomain"
 TEST_PLUGIN_NAME = "testdomain-plugin"
@@ -212,42 +206,8 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny randomly initialised Llama with a ChatML tokenizer (pad == eos == <|im_end|>,
-    like SmolLM2), saved to a folder; returns the folder for ``RunConfig(model=...)``."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    like SmolLM2), saved to a folder; returns the folder for ``RunConfig(model=...)``.
 
-    folder = tmp_path_factory.mktemp("tiny-model")
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.train_from_iterator(
-        TOKENIZER_TEXT,
-        trainer=trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=["<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|im_end|>"
-    )
-    tokenizer.chat_template = CHATML_TEMPLATE
-    tokenizer.save_pretrained(folder)
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=256,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return str(folder)
+    domaintune.testing's own ``tiny_model`` fixture, with a tokenizer trained on this file's
+    sentences."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), TOKENIZER_TEXT)
