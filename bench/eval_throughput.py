@@ -1,0 +1,136 @@
+"""Scoring throughput: domaintune's batched label scoring against a text-generation pipeline.
+
+    python bench/eval_throughput.py                 # 100 held-out legal rows, default model
+    python bench/eval_throughput.py --rows 10       # smoke test
+
+Both score the same held-out rows (the seeded split of bench/train_throughput.py: same --data,
+--seed and row count give the same rows), with the same chat template and system prompt:
+
+  ours      domaintune.evaluation.score_labels: the log-likelihood of each label after the
+            prompt, batched by length, the output layer run on the last positions only; under
+            bf16 autocast where the CPU runs it natively, as `tune` scores (--precision)
+  pipeline  transformers.pipeline("text-generation"), one row at a time, greedy, just enough
+            new tokens for the longest label, fp32; its text is mapped to the label it starts
+            with (anything else counts as no label)
+
+Prints examples/s of each, the predictions' agreement and each one's accuracy; last line
+`RESULT speedup_vs_pipeline=<ours over pipeline>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data" / "legal" / "legalbench_overruling.train.jsonl"
+BUNDLED_DATA = REPO / "plugins" / "legal" / "domaintune_legal" / "data" / "overruling.train.jsonl"
+# The full LegalBench overruling file where shared/ sits beside the repo, else the legal pack's
+# 1,000-row sample of it.
+DEFAULT_DATA = SHARED_DATA if SHARED_DATA.is_file() else BUNDLED_DATA
+DOMAIN = "legal"
+
+
+def held_out_rows(path: Path, rows: int, seed: int) -> list[dict[str, str]]:
+    """The first rows of a seeded shuffle: train_throughput.py's held-out rows."""
+    data = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                row = json.loads(line)
+                data.append({"prompt": row["prompt"], "completion": row["completion"]})
+    random.Random(seed).shuffle(data)
+    return data[:rows]
+
+
+def label_of(text: str, labels: list[str]) -> str:
+    text = text.strip()
+    for label in sorted(labels, key=len, reverse=True):
+        if text.startswith(label):
+            return label
+    return f"<no label: {text[:20]!r}>"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="JSONL with prompt and completion fields")
+    parser.add_argument("--model", default=None, help="model folder; default: domaintune's embedded default")
+    parser.add_argument("--rows", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=16, help="ours; RunConfig.eval_batch_size's default")
+    parser.add_argument("--precision", choices=["auto", "fp32"], default="auto",
+                        help="ours: auto = bf16 autocast where native, as `tune` scores")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+    from datasets import Dataset
+
+    from domaintune.default_plugins.formatting import make_formatter
+    from domaintune.evaluation import render_eval_set, score_labels
+    from domaintune.model import default_model_path, load_model, load_tokenizer
+    from domaintune.plugins import get_domain
+    from domaintune.train import use_bf16
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    domain = get_domain(DOMAIN)
+    formatter = make_formatter(domain)
+    path = str(args.model or default_model_path())
+    tokenizer = load_tokenizer(path)
+    model = load_model(path).eval()
+    rows = held_out_rows(Path(args.data), args.rows, args.seed)
+    labels = list(domain.labels) + sorted({r["completion"].strip() for r in rows} - set(domain.labels))
+    bf16 = use_bf16(args.precision)
+    print(f"{len(rows)} held-out rows of {args.data} (seed {args.seed}), labels {labels}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+
+    def ours(prompts: list[str]) -> list[str]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return score_labels(model, tokenizer, prompts, labels, args.max_length, args.batch_size, lambda n: None)
+
+    prompts, references = render_eval_set(Dataset.from_list(rows), formatter, tokenizer, domain.name)
+    ours(prompts[:2])  # warm-up, untimed
+    started = time.monotonic()
+    our_predictions = ours(prompts)
+    our_seconds = time.monotonic() - started
+
+    pipe = transformers.pipeline("text-generation", model=model, tokenizer=tokenizer)
+    new_tokens = max(len(ids) for ids in tokenizer(labels, add_special_tokens=False)["input_ids"]) + 1
+    conversations = [c[:-1] for c in formatter({"prompt": [r["prompt"] for r in rows], "completion": references})]
+
+    def generate(messages: list[dict[str, str]]) -> str:
+        output = pipe(messages, max_new_tokens=new_tokens, do_sample=False, return_full_text=False)
+        text = output[0]["generated_text"]
+        return text if isinstance(text, str) else text[-1]["content"]
+
+    for messages in conversations[:2]:  # warm-up, untimed
+        generate(messages)
+    started = time.monotonic()
+    pipe_texts = [generate(messages) for messages in conversations]
+    pipe_seconds = time.monotonic() - started
+    pipe_predictions = [label_of(text, labels) for text in pipe_texts]
+
+    n = len(rows)
+    agree = sum(a == b for a, b in zip(our_predictions, pipe_predictions))
+    no_label = sum(p.startswith("<no label") for p in pipe_predictions)
+    ours_rate, pipe_rate = n / our_seconds, n / pipe_seconds
+    print(f"ours:     {ours_rate:7.2f} examples/s ({our_seconds:.1f} s; label log-likelihood, batch "
+          f"{args.batch_size}, {'bf16 autocast' if bf16 else 'fp32'}), accuracy "
+          f"{sum(p == r for p, r in zip(our_predictions, references)) / n:.2f}")
+    print(f"pipeline: {pipe_rate:7.2f} examples/s ({pipe_seconds:.1f} s; greedy, {new_tokens} new tokens, "
+          f"one row at a time, fp32), accuracy {sum(p == r for p, r in zip(pipe_predictions, references)) / n:.2f}, "
+          f"{no_label} answers that are no label")
+    print(f"agreement: {agree}/{n} rows ({agree / n:.0%}) get the same prediction")
+    differing = [i for i, (a, b) in enumerate(zip(our_predictions, pipe_predictions)) if a != b]
+    for i in differing[:10]:
+        print(f"  row {i}: ours {our_predictions[i]!r}, pipeline {pipe_predictions[i]!r} (text {pipe_texts[i]!r})")
+    print(f"RESULT speedup_vs_pipeline={ours_rate / pipe_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
