@@ -336,6 +336,20 @@ def test_broken_plugin_is_reported_and_the_others_still_load(
     assert "domaintune_brokenplug_missing_dependency" in message
 
 
+def test_plugin_whose_hook_takes_unknown_arguments_is_reported_as_broken(
+    fresh_plugins: None, site_dir: Path
+) -> None:
+    make_distribution(
+        site_dir, "wrongargs", "wrongargs_hooks",
+        "from domaintune import hookimpl\n\n"
+        "@hookimpl\ndef make_metrics(domain, tokenizer):\n    return None\n",
+    )
+    domains = get_domains()  # loading goes on past it
+    assert set(REAL_PLUGINS) <= set(domains)
+    assert [(b.name, b.distribution) for b in broken_plugins] == [("wrongargs", "wrongargs")]
+    assert "tokenizer" in broken_plugins[0].error
+
+
 def test_tune_plugins_reports_a_broken_plugin(
     fresh_plugins: None, broken_distribution: str
 ) -> None:

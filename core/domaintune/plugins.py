@@ -83,7 +83,11 @@ def load_plugins() -> None:
                 BrokenPlugin(entry_point.name, dist_name, f"{type(exc).__name__}: {exc}")
             )
             continue
-        pm.register(module, name=entry_point.name)
+        try:
+            pm.register(module, name=entry_point.name)
+        except pluggy.PluginValidationError as exc:  # a hook taking arguments its spec lacks
+            broken_plugins.append(BrokenPlugin(entry_point.name, dist_name, str(exc)))
+            continue
         if entry_point.dist:
             _distributions[entry_point.name] = entry_point.dist
     check_hooks()

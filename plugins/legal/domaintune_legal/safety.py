@@ -105,7 +105,12 @@ def _eyecite() -> Any:
     )
 
     get_citations("Roe v. Wade, 410 U.S. 113 (1973).", tokenizer=default_tokenizer)  # builds its tables once
-    return get_citations
+
+    def citations(text: str) -> list[Any]:
+        # eyecite raises ValueError on an empty text; an empty text cites nothing.
+        return get_citations(text) if text.strip() else []
+
+    return citations
 
 
 def public_spans(text: str) -> list[tuple[int, int]]:
