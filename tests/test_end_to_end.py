@@ -48,6 +48,7 @@ def test_tiny_end_to_end_run(tmp_path: Path, tiny_model: str, test_domain: Domai
             "eval_rows": EVAL_ROWS,
             "epochs": 1,
             "batch_size": BATCH_SIZE,
+            "gradient_accumulation": 1,
             "eval_batch_size": 4,
             "learning_rate": 1e-2,
             "logging_steps": 1,

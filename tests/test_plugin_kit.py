@@ -594,7 +594,8 @@ def test_a_wheel_of_a_generated_pack_installs_beside_the_core_and_trains(
     result = _run(
         plugin_env, "-m", "domaintune", "--domain", "wheelkit", "--model", tiny_model,
         "--output-dir", run_dir, "--max-train-rows", "16", "--eval-rows", "8", "--epochs", "1",
-        "--batch-size", "4", "--max-length", "128", "--precision", "fp32", timeout=300,
+        "--batch-size", "4", "--gradient-accumulation", "1", "--max-length", "128", "--precision", "fp32",
+        timeout=300,
     )
     summary = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     assert summary["domain"] == "wheelkit"

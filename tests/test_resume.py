@@ -36,7 +36,9 @@ def loss_curve(run_dir: Path) -> dict[int, float]:
 
 @pytest.fixture
 def environment(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "settings.yaml").write_text("save_steps: 4\nlogging_steps: 1\n", encoding="utf-8")
+    (tmp_path / "settings.yaml").write_text(
+        "save_steps: 4\nlogging_steps: 1\ngradient_accumulation: 1\n", encoding="utf-8"
+    )
     env = {k: v for k, v in os.environ.items() if k != LOAD_PLUGINS_ENV}
     env[LOAD_PLUGINS_ENV] = "legal"
     return env

@@ -377,7 +377,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
 
     from domaintune.distributed import device_for, start_processes
     from domaintune.model import load_model, load_tokenizer, resolve_model
-    from domaintune.train import prepare_model, tokenize_dataset, train
+    from domaintune.train import cast_frozen_weights, prepare_model, tokenize_dataset, train
 
     _quiet_libraries()
     processes = start_processes()
@@ -400,7 +400,8 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     processes.barrier()
     model_path = resolve_model(config.model)
     tokenizer = load_tokenizer(model_path)
-    model = load_model(model_path).to(device_for(processes))
+    # Base and tuned models are scored with the weights in the dtype training uses.
+    model = cast_frozen_weights(load_model(model_path), config).to(device_for(processes))
     formatter = wrap_callable(
         f"the formatter of domain {domain.name!r}", call_hook("make_formatter", domain=domain)
     )
@@ -468,6 +469,7 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     from domaintune.config import build_config
     from domaintune.distributed import start_processes
     from domaintune.model import load_model, load_tokenizer, resolve_model
+    from domaintune.train import cast_frozen_weights
 
     reporter = reporter or SilentReporter()
     saved = run_dir / "config.yaml"
@@ -490,7 +492,7 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     scoring = Scoring.build(
         domain, config, tokenizer, formatter, train_set, eval_set, start_processes(), reporter
     )
-    model = load_model(model_path)
+    model = cast_frozen_weights(load_model(model_path), config)
     base = scoring.predict(model, "base")
     general_base, general_rows = scoring.general_knowledge(model)
     if config.method == "lora":

@@ -48,6 +48,7 @@ TINY_RUN: dict[str, Any] = {
     "eval_rows": 8,
     "epochs": 1.0,
     "batch_size": 4,
+    "gradient_accumulation": 1,
     "eval_batch_size": 4,
     "learning_rate": 1e-2,
     "logging_steps": 1,
