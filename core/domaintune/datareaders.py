@@ -625,3 +625,29 @@ def open_source(source: str, domain_name: str | None = None) -> Reader:
             "path, or pass an existing file or folder with --data."
         )
     return hub_reader(base, split)
+
+
+def xlsx_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """The first sheet of an ``.xlsx`` workbook: its header, and each non-blank row as
+    (spreadsheet row number, header -> cell). For packs whose datasets ship as workbooks."""
+    try:
+        import openpyxl
+    except ImportError as exc:  # declared by the packs that need it; a trimmed install may lack it
+        raise DataError(f"Reading {path} needs openpyxl: `pip install openpyxl`.") from exc
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several unrelated types for damaged files
+        raise DataError(f"{path} could not be opened as an .xlsx workbook: {exc}") from exc
+    try:
+        values = list(workbook.worksheets[0].iter_rows(values_only=True))
+    finally:
+        workbook.close()
+    if not values:
+        raise DataError(f"{path} has no rows.")
+    header = [str(cell) if cell is not None else "" for cell in values[0]]
+    records = [
+        (number, dict(zip(header, row)))
+        for number, row in enumerate(values[1:], start=2)
+        if any(cell is not None and str(cell).strip() for cell in row)
+    ]
+    return header, records

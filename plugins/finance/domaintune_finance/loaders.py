@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domaintune.datareaders import xlsx_records
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
@@ -183,27 +184,9 @@ def read_fomc(path: Path) -> datasets.Dataset:
     _require_file(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        try:
-            import openpyxl
-        except ImportError as exc:  # declared as a dependency; a trimmed install may lack it
-            raise DataError(f"Reading {path} needs openpyxl: `pip install openpyxl`.") from exc
-        try:
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises several unrelated types for damaged files
-            raise DataError(f"{path} could not be opened as an .xlsx workbook: {exc}") from exc
-        try:
-            values = list(workbook.worksheets[0].iter_rows(values_only=True))
-        finally:
-            workbook.close()
-        if not values:
-            raise DataError(f"{path} has no rows.")
-        header = [str(cell) if cell is not None else "" for cell in values[0]]
+        header, rows = xlsx_records(path)
         _check_columns(path, header)
-        return _fomc_rows(path, [
-            (f"{path}: row {number}", dict(zip(header, row)))
-            for number, row in enumerate(values[1:], start=2)
-            if any(cell is not None and str(cell).strip() for cell in row)
-        ])
+        return _fomc_rows(path, [(f"{path}: row {number}", record) for number, record in rows])
     text = _utf8(path, path.read_bytes())
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from domaintune.datareaders import xlsx_records
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
@@ -210,27 +211,8 @@ def read_meqsum_xlsx(path: Path) -> datasets.Dataset:
     """Rows from the released workbook (first sheet, header row File/CHQ/Summary)."""
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
-    try:
-        import openpyxl
-    except ImportError as exc:  # declared as a dependency; a trimmed install may lack it
-        raise DataError(f"Reading {path} needs openpyxl: `pip install openpyxl`.") from exc
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several unrelated types for damaged files
-        raise DataError(f"{path} could not be opened as an .xlsx workbook: {exc}") from exc
-    try:
-        values = list(workbook.worksheets[0].iter_rows(values_only=True))
-    finally:
-        workbook.close()
-    if not values:
-        raise DataError(f"{path} has no rows.")
-    header = [str(cell) if cell is not None else "" for cell in values[0]]
+    header, records = xlsx_records(path)
     _check_header(path, header)
-    records = [
-        (number, dict(zip(header, row)))
-        for number, row in enumerate(values[1:], start=2)
-        if any(cell is not None and str(cell).strip() for cell in row)
-    ]
     return _meqsum_rows(path, records, "row")
 
 
