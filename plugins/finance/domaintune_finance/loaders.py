@@ -7,6 +7,9 @@
   (0 dovish, 1 hawkish, 2 neutral), or a CSV or JSONL file with those columns.
 - TAT-QA prompt/completion JSONL: read here (not by the core) to keep ``meta.answer_type``
   and ``meta.scale`` as columns, for scoring by answer type.
+- TAT-QA as released (``dataset_raw/tatqa_dataset_{train,dev,test_gold}.json``): a JSON array
+  of items, each a table, its paragraphs and its questions; one row per question, rendered as
+  the shared JSONL renders it, with the same ``answer_type`` and ``scale`` columns.
 
 Both non-commercial sets (PhraseBank, FOMC) are only ever read from a path the user gives.
 The prompts are those of the shared JSONL files. Every problem names the file, the line (or
@@ -18,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -287,3 +291,263 @@ def read_tatqa_jsonl(
     for name in ("answer_type", "scale"):
         dataset = dataset.add_column(name, [str(meta.get(name) or "") for meta in metas])
     return dataset
+
+
+# TAT-QA release JSON -------------------------------------------------------------------------
+
+TATQA_INSTRUCTION = (
+    "Answer the question using the table and text from a company's financial report. "
+    "Give only the final answer."
+)
+TATQA_ANSWER_TYPES = ("span", "multi-span", "arithmetic", "count")
+TATQA_SCALES = ("", "thousand", "million", "billion", "percent")
+TATQA_ITEM_KEYS = ("table", "paragraphs", "questions")
+TATQA_RELEASE = "TAT-QA's dataset_raw/tatqa_dataset_{train,dev,test_gold}.json"
+SNIFF_BYTES = 1 << 16
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_RELEASE_HEAD = re.compile(rb'^\s*\[\s*\{\s*"(?:table|paragraphs|questions)"\s*:')
+
+
+def tatqa_prompt(table: list[list[str]], paragraphs: list[str], question: str) -> str:
+    """The prompt of the shared JSONL: each table row's cells joined by `` | `` (as they are,
+    spaces and line breaks kept), the paragraphs one per line, then the question."""
+    rendered = "\n".join(" | ".join(row) for row in table)
+    text = "\n".join(paragraphs)
+    return f"{TATQA_INSTRUCTION}\n\nTable:\n{rendered}\n\nText:\n{text}\n\nQuestion: {question}\nAnswer:"
+
+
+def tatqa_completion(answer: str | float | list[str | float], scale: str) -> str:
+    """The completion of the shared JSONL: the spans joined by ``"; "``, then the scale: a
+    ``%`` for percent (unless the answer already ends with one), else `` thousand`` etc."""
+    text = "; ".join(str(span) for span in answer) if isinstance(answer, list) else str(answer)
+    if scale == "percent":
+        return text if text.endswith("%") else f"{text}%"
+    return f"{text} {scale}" if scale else text
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _string_problem(value: Any, allow_empty: bool = True) -> str | None:
+    """What is wrong with ``value`` as a text field, or None."""
+    if not isinstance(value, str):
+        fix = '; write it in quotes (e.g. "42")' if _is_number(value) else ""
+        return f"is {_json_kind(value)}, expected a string{fix}"
+    if not allow_empty and not value.strip():
+        return "is empty"
+    match = _SURROGATE.search(value)
+    if match:
+        return (
+            f"holds an unpaired surrogate escape (\\u{ord(match.group()):04x}) at character "
+            f"{match.start() + 1}, which is not text; fix or remove that escape"
+        )
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _answer_problem(answer: Any) -> str | None:
+    if isinstance(answer, list):
+        if not answer:
+            return "is an empty array; give the answer's spans"
+        for index, span in enumerate(answer):
+            if not (_is_number(span) or isinstance(span, str)):
+                return f"[{index}] is {_json_kind(span)}; a multi-span answer is an array of strings"
+            if isinstance(span, str) and _string_problem(span):
+                return f"[{index}] {_string_problem(span)}"
+    elif isinstance(answer, str):
+        problem = _string_problem(answer)
+        if problem:
+            return problem
+    elif not _is_number(answer):
+        return (
+            f"is {_json_kind(answer)}; expected an array of strings (span, multi-span), a number "
+            "(arithmetic) or a string (count)"
+        )
+    if not tatqa_completion(answer, "").strip():
+        return "is empty; give the answer"
+    return None
+
+
+def _uid(value: Any, label: str = "uid") -> str:
+    """`` (uid X)`` for an object with a uid, to name it in a message; else nothing."""
+    uid = value.get("uid") if isinstance(value, dict) else None
+    return f" ({label} {uid})" if isinstance(uid, (str, int)) and not isinstance(uid, bool) and str(uid) else ""
+
+
+def _tatqa_table(item: dict[str, Any], at: str, problems: list[str]) -> list[list[str]] | None:
+    table = item["table"]
+    if not isinstance(table, dict) or "table" not in table:
+        got = "has no field 'table'" if isinstance(table, dict) else f"is {_json_kind(table)}"
+        problems.append(
+            f"{at}: field 'table' {got}; it must be an object {{\"uid\": ..., \"table\": [[cell, ...], ...]}} "
+            f"as in {TATQA_RELEASE}."
+        )
+        return None
+    rows = table["table"]
+    if not isinstance(rows, list):
+        problems.append(
+            f"{at}: field 'table.table' is {_json_kind(rows)}; it must be an array of rows, each an array of "
+            "cell strings."
+        )
+        return None
+    bad = [f"row [{r}] is {_json_kind(row)}" for r, row in enumerate(rows) if not isinstance(row, list)]
+    if bad:
+        problems.append(f"{at}: field 'table.table' {bad[0]}; each row must be an array of cell strings.")
+        return None
+    found = False
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            problem = _string_problem(cell)
+            if problem:
+                problems.append(f"{at}: field 'table.table' row [{r}] cell [{c}] {problem}.")
+                found = True
+    return None if found else rows
+
+
+def _tatqa_paragraphs(item: dict[str, Any], at: str, problems: list[str]) -> list[str] | None:
+    paragraphs = item["paragraphs"]
+    if not isinstance(paragraphs, list):
+        problems.append(
+            f"{at}: field 'paragraphs' is {_json_kind(paragraphs)}; it must be an array of "
+            '{"uid", "order", "text"} objects (an empty array if the table has no text).'
+        )
+        return None
+    ordered, count = [], len(problems)
+    for index, paragraph in enumerate(paragraphs):
+        where = f"{at}, paragraphs[{index}]{_uid(paragraph)}"
+        if not isinstance(paragraph, dict):
+            problems.append(f'{where}: is {_json_kind(paragraph)}, expected an object {{"uid", "order", "text"}}.')
+            continue
+        order, text = paragraph.get("order"), paragraph.get("text")
+        if not isinstance(order, int) or isinstance(order, bool):
+            missing = "is missing" if "order" not in paragraph else f"is {_json_kind(order)}"
+            problems.append(f"{where}: field 'order' {missing}; give the paragraph's position (1, 2, ...) as a number.")
+        problem = "is missing" if "text" not in paragraph else _string_problem(text)
+        if problem:
+            problems.append(f"{where}: field 'text' {problem}; give the paragraph's text as a string.")
+        if len(problems) == count:
+            ordered.append((order, text))
+    if len(problems) > count:
+        return None
+    return [text for _, text in sorted(ordered, key=lambda pair: pair[0])]  # stable: ties keep file order
+
+
+def _tatqa_question(question: Any, at: str, problems: list[str]) -> dict[str, str] | None:
+    if not isinstance(question, dict):
+        problems.append(f"{at}: is {_json_kind(question)}, expected a question object.")
+        return None
+    count = len(problems)
+    text = question.get("question")
+    problem = "is missing" if "question" not in question else _string_problem(text, allow_empty=False)
+    if problem:
+        problems.append(f"{at}: field 'question' {problem}; give the question's text.")
+    answer = question.get("answer")
+    problem = "is missing" if "answer" not in question else _answer_problem(answer)
+    if problem:
+        problems.append(f"{at}: field 'answer' {problem}.")
+    answer_type, scale = question.get("answer_type"), question.get("scale")
+    if answer_type not in TATQA_ANSWER_TYPES:
+        got = "is missing" if "answer_type" not in question else f"is {answer_type!r}"
+        problems.append(f"{at}: field 'answer_type' {got}; expected one of {', '.join(TATQA_ANSWER_TYPES)}.")
+    if scale not in TATQA_SCALES:
+        got = "is missing" if "scale" not in question else f"is {scale!r}"
+        problems.append(
+            f"{at}: field 'scale' {got}; expected one of {', '.join(repr(s) for s in TATQA_SCALES)} "
+            "('' when the answer has no unit)."
+        )
+    if len(problems) > count:
+        return None
+    return {"question": text, "completion": tatqa_completion(answer, scale), "answer_type": answer_type, "scale": scale}
+
+
+def _release_head(head: bytes) -> bool:
+    return bool(_RELEASE_HEAD.match(head.removeprefix(b"\xef\xbb\xbf")))
+
+
+def read_tatqa_release(
+    path: Path, column_map: Mapping[str, str] | None = None, shape: str = "auto"
+) -> datasets.Dataset | None:
+    """Rows of a TAT-QA release file (a JSON array of ``{"table", "paragraphs", "questions"}``
+    items), one per question, with the prompt and completion of the shared JSONL and the
+    columns ``answer_type`` and ``scale``; None when ``path`` is not such a file (then only
+    its first 64 KiB were read). The file is read once."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+            if not _release_head(head):
+                return None
+            raw = head + handle.read()
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror or exc}; check the path and its permissions.") from exc
+    text = _utf8(path, raw)
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{path}:{exc.lineno}: invalid JSON at column {exc.colno}: {exc.msg}; a TAT-QA release "
+            f"file is one JSON array, as in {TATQA_RELEASE}."
+        ) from exc
+    if not isinstance(items, list) or not any(
+        isinstance(item, dict) and {"table", "questions"} <= item.keys() for item in items
+    ):
+        return None  # JSON of another kind: the core's to read
+    if column_map or shape not in ("auto", "prompt_completion"):
+        raise DataError(
+            f"{path} is a TAT-QA release file, whose fields are fixed: drop --map and --shape "
+            "(they apply to prompt/completion files)."
+        )
+    questions = [
+        question for item in items if isinstance(item, dict) and isinstance(item.get("questions"), list)
+        for question in item["questions"]
+    ]
+    if questions and not any(isinstance(question, dict) and "answer" in question for question in questions):
+        raise DataError(
+            f"{path} has no answers: it is TAT-QA's unlabelled test set (tatqa_dataset_test.json). "
+            "Pass tatqa_dataset_train.json, tatqa_dataset_dev.json or tatqa_dataset_test_gold.json."
+        )
+    rows: list[dict[str, str]] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        at = f"{path}: item [{index}]"
+        if not isinstance(item, dict):
+            problems.append(f"{at}: is {_json_kind(item)}, expected an object with fields {', '.join(TATQA_ITEM_KEYS)}.")
+            continue
+        at += _uid(item.get("table"), "table uid")
+        missing = [key for key in TATQA_ITEM_KEYS if key not in item]
+        if missing:
+            problems.append(
+                f"{at}: field(s) {', '.join(repr(key) for key in missing)} missing; every item has "
+                f"{', '.join(TATQA_ITEM_KEYS)}, as in {TATQA_RELEASE}."
+            )
+            continue
+        table = _tatqa_table(item, at, problems)
+        paragraphs = _tatqa_paragraphs(item, at, problems)
+        if not isinstance(item["questions"], list):
+            problems.append(
+                f"{at}: field 'questions' is {_json_kind(item['questions'])}; it must be an array of question objects."
+            )
+            continue
+        for number, question in enumerate(item["questions"]):
+            row = _tatqa_question(question, f"{at}, questions[{number}]{_uid(question)}", problems)
+            if row is not None and table is not None and paragraphs is not None:
+                rows.append({
+                    "prompt": tatqa_prompt(table, paragraphs, row["question"]),
+                    "completion": row["completion"],
+                    "task": "",
+                    "answer_type": row["answer_type"],
+                    "scale": row["scale"],
+                })
+    _raise_problems(path, problems)
+    return _dataset(rows, path, TATQA_COLUMNS)

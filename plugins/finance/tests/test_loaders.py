@@ -161,6 +161,143 @@ def test_tatqa_bad_row_is_reported_as_the_core_does(tmp_path: Path) -> None:
         load_source(get_domain("finance"), path)
 
 
+TATQA_RELEASE = FIXTURES / "tatqa_dataset_test_gold.json"
+"""The first three items of TAT-QA's dataset_raw/tatqa_dataset_test_gold.json, as released."""
+
+
+def bundled_tatqa_rows() -> dict[str, dict]:
+    domain = get_domain("finance")
+    return {row["meta"]["id"]: row for path in (domain.train_data, domain.eval_data) for row in read_jsonl(path)}
+
+
+def release_question_uids(path: Path) -> list[str]:
+    return [question["uid"] for item in json.loads(path.read_text(encoding="utf-8")) for question in item["questions"]]
+
+
+def as_jsonl_row(dataset, index: int) -> tuple[str, str, str, str]:  # noqa: ANN001
+    row = dataset[index]
+    return row["prompt"], row["completion"], row["answer_type"], row["scale"]
+
+
+def jsonl_row(row: dict) -> tuple[str, str, str, str]:
+    return row["prompt"], row["completion"], row["meta"]["answer_type"], row["meta"]["scale"]
+
+
+def test_tatqa_release_file_gives_the_bundled_jsonl_rows() -> None:
+    dataset = load_source(get_domain("finance"), TATQA_RELEASE)
+    assert dataset.column_names == ["prompt", "completion", "task", "answer_type", "scale"]
+    uids = release_question_uids(TATQA_RELEASE)
+    assert len(dataset) == len(uids) == 18 and set(dataset["task"]) == {""}
+    bundled = bundled_tatqa_rows()
+    compared = {i: bundled[uid] for i, uid in enumerate(uids) if uid in bundled}
+    # The bundled sample holds 6 of these questions, one or more of every answer type.
+    assert {row["meta"]["answer_type"] for row in compared.values()} == {"span", "multi-span", "arithmetic", "count"}
+    for i, row in compared.items():
+        assert as_jsonl_row(dataset, i) == jsonl_row(row)
+    # What the rendering comes to: a multi-span answer, a percent, a count, a number.
+    completions = dict(zip(uids, dataset["completion"]))
+    assert completions["7c510956809977a550837006a464fd91"] == "1,568.6; 690.5"
+    assert completions["218914f020d11b337a73438eac532cd0"] == "-0.2%"
+    assert completions["414b4ef29d5fb8114a86f0d8a33ddace"] == "6,577 million"
+    assert completions["41cad27df8a55d8e3200e8238bf41641"] == "1"
+    assert completions["91add58b02eb761d380b13df7a61401a"] == "995684.5"
+    assert dataset[0]["prompt"].startswith(
+        "Answer the question using the table and text from a company's financial report. Give only "
+        "the final answer.\n\nTable:\nCurrent assets | As Reported | Adjustments | Balances without "
+        "Adoption of Topic 606\nReceivables, less allowance for doubtful accounts | $831.7 | $8.7 | $840.4\n"
+    )
+    assert dataset[0]["prompt"].endswith(
+        "(columnar dollars in millions except per share amounts)\n\nQuestion: What method did the "
+        "company use when Topic 606 in fiscal 2019 was adopted?\nAnswer:"
+    )
+
+
+def test_tatqa_release_paragraphs_follow_their_order_and_cells_keep_their_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "tatqa_dataset_dev.json"
+    item = {
+        "table": {"uid": "t", "table": [["", "2019 ", "2018"], ["Sales\n(net)", "$  1,452.4", "7"]]},
+        "paragraphs": [{"uid": "b", "order": 2, "text": "Second."}, {"uid": "a", "order": 1, "text": "First."}],
+        "questions": [
+            {"uid": "q", "order": 1, "question": "Which? ", "answer": ["A", "B"], "derivation": "",
+             "answer_type": "multi-span", "answer_from": "text", "rel_paragraphs": ["1"],
+             "req_comparison": False, "scale": "thousand"},
+        ],
+    }
+    path.write_text(json.dumps([item]), encoding="utf-8")
+    row = loaders.read_tatqa_release(path)[0]
+    assert row["prompt"].split("\n\nTable:\n", 1)[1] == (
+        " | 2019  | 2018\nSales\n(net) | $  1,452.4 | 7\n\nText:\nFirst.\nSecond.\n\nQuestion: Which? \nAnswer:"
+    )
+    assert (row["completion"], row["answer_type"], row["scale"]) == ("A; B thousand", "multi-span", "thousand")
+
+
+def test_tatqa_release_errors_name_file_item_field_and_fix(tmp_path: Path) -> None:
+    good = json.loads(TATQA_RELEASE.read_text(encoding="utf-8"))[2]
+    broken = json.loads(json.dumps(good))
+    broken["table"]["table"][3][1] = 161119
+    broken["paragraphs"][1].pop("text")
+    broken["questions"][0]["answer"] = None
+    broken["questions"][1]["answer_type"] = "table"
+    broken["questions"][2]["scale"] = "thousands"
+    no_paragraphs = {key: value for key, value in good.items() if key != "paragraphs"}
+    path = tmp_path / "tatqa_dataset_dev.json"
+    path.write_text(json.dumps([good, broken, "not an item", no_paragraphs], indent=2), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_source(get_domain("finance"), path)
+    message = str(info.value)
+    at = f"{path}: item [1] (table uid b3d63fb06110ad7e91c9e765227c1d27)"
+    assert message.startswith(f"7 problem(s) in {path}:")
+    assert f"{at}: field 'table.table' row [3] cell [1] is a number (161119), expected a string; write it in quotes" in message
+    assert f"{at}, paragraphs[1] (uid cf54c193cfcc67095600328f9111a031): field 'text' is missing" in message
+    assert (
+        f"{at}, questions[0] (uid d88745f6bcf2e7ab5335def3a0f0df44): field 'answer' is null; expected an "
+        "array of strings (span, multi-span), a number (arithmetic) or a string (count)"
+    ) in message
+    assert f"{at}, questions[1] (uid 107efaa11617ac41f5f9b3b5adf1e98c): field 'answer_type' is 'table'; expected one of span, multi-span, arithmetic, count" in message
+    assert f"{at}, questions[2] (uid 607dd25b10e5d14396ef2abda187330d): field 'scale' is 'thousands'; expected one of '', 'thousand'" in message
+    assert f"{path}: item [2]: is a string, expected an object with fields table, paragraphs, questions" in message
+    assert f"{path}: item [3] (table uid b3d63fb06110ad7e91c9e765227c1d27): field(s) 'paragraphs' missing" in message
+    assert "item [0]" not in message
+
+
+def test_tatqa_release_file_level_errors(tmp_path: Path) -> None:
+    domain = get_domain("finance")
+    truncated = tmp_path / "tatqa_dataset_train.json"
+    truncated.write_text(TATQA_RELEASE.read_text(encoding="utf-8")[:5000], encoding="utf-8")
+    with pytest.raises(DataError, match=rf"{truncated}:\d+: invalid JSON at column \d+"):
+        load_source(domain, truncated)
+
+    unlabelled = tmp_path / "tatqa_dataset_test.json"
+    items = json.loads(TATQA_RELEASE.read_text(encoding="utf-8"))
+    for item in items:
+        item["questions"] = [{key: q[key] for key in ("uid", "order", "question")} for q in item["questions"]]
+    unlabelled.write_text(json.dumps(items), encoding="utf-8")
+    with pytest.raises(DataError, match="no answers: it is TAT-QA's unlabelled test set.*tatqa_dataset_test_gold.json"):
+        load_source(domain, unlabelled)
+
+    with pytest.raises(DataError, match="drop --map and --shape"):
+        loaders.read_tatqa_release(TATQA_RELEASE, {"prompt": "question"})
+
+
+def test_tatqa_release_is_checked_by_tune_data_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from domaintune import datacheck
+
+    monkeypatch.setattr(datacheck, "_tokenizer", lambda model, report: None)  # token lengths are not the point
+    domain = get_domain("finance")
+    config = build_config({"domain": domain.name}, dict(domain.defaults), {"eval_rows": 3})
+    report = datacheck.check_data(config, domain, str(TATQA_RELEASE), None)
+    source = report.sources[0]
+    assert (source.rows, source.problems, source.format) == (18, [], "read by a plugin")
+    assert report.usable
+
+    bad = tmp_path / "tatqa_dataset_dev.json"
+    answered = {"question": "Q?", "answer": "2", "answer_type": "count", "scale": ""}
+    bad.write_text(json.dumps([{"table": {"uid": "t", "table": [["a"]]}, "paragraphs": [], "questions": [
+        answered, {key: value for key, value in answered.items() if key != "answer"}]}]), encoding="utf-8")
+    source = datacheck.check_data(config, domain, str(bad), None).sources[0]
+    assert source.problem_count == 1 and f"{bad}: item [0] (table uid t), questions[1]: field 'answer' is missing" in source.problems[0]
+
+
 # Hook contract -------------------------------------------------------------------------------
 
 
@@ -181,6 +318,11 @@ def test_load_data_leaves_other_domains_and_formats_alone(tmp_path: Path) -> Non
     for name in ("finance", "finance-sentiment", "finance-fomc"):
         assert load(name, prompt_completion) is None
     assert load("finance-fomc", other_csv) is None
+    other_json = tmp_path / "rows.json"  # a JSON array of rows, not a TAT-QA release
+    other_json.write_text(json.dumps([{"prompt": "Q", "completion": "A", "table": "t", "questions": []}]), encoding="utf-8")
+    assert load("finance", other_json) is None
+    for name in ("legal", "finance-sentiment", "finance-fomc"):
+        assert load(name, TATQA_RELEASE) is None
     assert load("finance-sentiment", saved) is None
     assert load("legal", get_domain("finance").eval_data) is None
 
@@ -221,3 +363,37 @@ def test_shared_fomc_rows_come_back_from_the_release_format(tmp_path: Path) -> N
             writer.writerow([i, sentence, row["meta"]["year"], row["meta"]["orig_label"]])
     dataset = loaders.read_fomc(path)
     assert list(zip(dataset["prompt"], dataset["completion"])) == [(r["prompt"], r["completion"]) for r in rows]
+
+
+@pytest.mark.skipif(not (SHARED / "finance").is_dir(), reason="shared data not present")
+def test_shared_tatqa_rows_of_the_release_fixture() -> None:
+    rows = {row["meta"]["id"]: row for row in read_jsonl(SHARED / "finance" / "tatqa.train.jsonl")}
+    dataset = load_source(get_domain("finance"), TATQA_RELEASE)
+    uids = release_question_uids(TATQA_RELEASE)
+    assert [as_jsonl_row(dataset, i) for i in range(len(dataset))] == [jsonl_row(rows[uid]) for uid in uids]
+
+
+@pytest.mark.skipif(not (SHARED / "finance").is_dir(), reason="shared data not present")
+def test_shared_tatqa_rows_come_back_from_the_release_format(tmp_path: Path) -> None:
+    """Every shared row, as an item of the release format: the table kept as one cell and the
+    text as one paragraph (the meta has neither), the answer, type and scale from the meta."""
+    rows = read_jsonl(SHARED / "finance" / "tatqa.train.jsonl")
+    items: dict[str, dict] = {}
+    for row in rows:
+        context, question = row["prompt"].removesuffix("\nAnswer:").rsplit("\n\nQuestion: ", 1)
+        table, text = context.split("\n\nTable:\n", 1)[1].split("\n\nText:\n", 1)
+        item = items.setdefault(row["meta"]["table_uid"], {
+            "table": {"uid": row["meta"]["table_uid"], "table": [[table]]},
+            "paragraphs": [{"uid": "p", "order": 1, "text": text}],
+            "questions": [],
+        })
+        meta = row["meta"]
+        item["questions"].append({
+            "uid": meta["id"], "order": len(item["questions"]) + 1, "question": question,
+            "answer": meta["answer"], "derivation": meta["derivation"], "answer_type": meta["answer_type"],
+            "answer_from": meta["answer_from"], "rel_paragraphs": [], "req_comparison": False, "scale": meta["scale"],
+        })
+    path = tmp_path / "tatqa_dataset_dev.json"
+    path.write_text(json.dumps(list(items.values()), indent=2, ensure_ascii=False), encoding="utf-8")
+    dataset = loaders.read_tatqa_release(path)
+    assert [as_jsonl_row(dataset, i) for i in range(len(dataset))] == [jsonl_row(row) for row in rows]
