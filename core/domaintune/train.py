@@ -1,11 +1,13 @@
-"""LoRA (or full) fine-tuning with Hugging Face Trainer: loss on answer tokens only, dynamic
-padding, length-grouped batches, and an optional wall-clock budget.
+"""LoRA, DoRA, QLoRA or full fine-tuning with Hugging Face Trainer: loss on answer tokens only,
+dynamic padding, length-grouped batches, an optional wall-clock budget, optional early stopping
+on held-out rows, and a smaller micro-batch after an out-of-memory error.
 
 Imported only when a run starts (never by `tune --help`), so torch is imported at the top.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -13,10 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from accelerate.utils import find_executable_batch_size
+from accelerate.utils.memory import should_reduce_batch_size
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
 from domaintune.config import RunConfig
 from domaintune.data import map_workers
+from domaintune.distributed import Processes, start_processes
 from domaintune.domain import Formatter
 from domaintune.encoding import IGNORE_INDEX, encode_for_training
 from domaintune.errors import ConfigError
@@ -38,6 +43,13 @@ class TrainResult:
     log_history: list[dict[str, Any]]
     stopped_by_budget: bool
     resumed_from: str | None
+    stopped_early: bool = False
+    """Early stopping ended training: the held-out loss stopped improving."""
+    best_eval_loss: float | None = None
+    """The held-out loss of the checkpoint kept, with early stopping on."""
+    micro_batch_changes: list[str] = dataclasses.field(default_factory=list)
+    """How the micro-batch was lowered after out-of-memory errors, e.g. "micro-batch 8 -> 4,
+    gradient accumulation 1 -> 2 after out-of-memory"; the rows per optimizer step stay."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -110,23 +122,29 @@ def use_bf16(precision: str) -> bool:
 
 
 def cast_frozen_weights(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
-    """Under LoRA with bf16, keep the frozen weights in bf16 (peft keeps the adapters fp32).
+    """Under LoRA or DoRA with bf16, keep the frozen weights in bf16 (peft keeps the adapters
+    fp32).
 
     The matmuls run in bf16 under autocast either way; fp32 weights only add memory and a cast
     per step. Measured on SmolLM2-135M, legal sample, micro-batch 4 x 2: peak RSS 3.2 GB
-    instead of 3.7 GB, same tokens/s. Full fine-tuning keeps fp32 weights for its optimizer.
+    instead of 3.7 GB, same tokens/s. Full fine-tuning keeps fp32 weights for its optimizer;
+    QLoRA's weights are 4-bit already, and peft's prepare_model_for_kbit_training sets the rest.
     """
-    if config.method == "lora" and use_bf16(config.precision):
+    if config.uses_adapter and config.method != "qlora" and use_bf16(config.precision):
         return model.to(torch.bfloat16)
     return model
 
 
 def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
-    """Wrap the model in LoRA adapters on every linear layer (peft finds them), or train it all."""
+    """Wrap the model in LoRA (or DoRA) adapters on every linear layer (peft finds them), or
+    train it all."""
     if config.method == "full":
         return model
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    if config.method == "qlora":
+        # Freezes the 4-bit weights and upcasts the others to fp32; checkpointing is Trainer's.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model = cast_frozen_weights(model, config)
 
     lora = LoraConfig(
@@ -135,6 +153,7 @@ def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
         lora_dropout=config.lora_dropout,
         target_modules="all-linear",
         task_type="CAUSAL_LM",
+        use_dora=config.method == "dora",
     )
     return get_peft_model(model, lora)
 
@@ -142,20 +161,22 @@ def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
 class WallClockBudget(TrainerCallback):
     """One clock for all processes: the share of the time budget used, read by process 0 at
     the start of each step and sent to the others, so that every process decays its learning
-    rate and stops at the same step (diverging replicas would deadlock DDP)."""
+    rate and stops at the same step (diverging replicas would deadlock DDP). It starts with the
+    first attempt: a restart after an out-of-memory error gets no fresh budget."""
 
     def __init__(self, budget_s: float | None) -> None:
         self.budget_s = budget_s
-        self.started = time.monotonic()
+        self.started: float | None = None
         self.fraction_used = 0.0
         self.stopped = False
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
-        self.started = time.monotonic()
+        if self.started is None:
+            self.started = time.monotonic()
         return control
 
     def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
-        if self.budget_s:
+        if self.budget_s and self.started is not None:
             elapsed = torch.tensor([time.monotonic() - self.started], dtype=torch.float64)
             if torch.distributed.is_initialized():
                 torch.distributed.broadcast(elapsed, src=0)
@@ -244,6 +265,36 @@ def latest_complete_checkpoint(output_dir: Path) -> Path | None:
     return max(complete, key=lambda folder: int(folder.name.split("-")[-1]), default=None)
 
 
+EARLY_STOPPING_SHARE = 0.05
+EARLY_STOPPING_MIN_ROWS = 16
+EARLY_STOPPING_MAX_ROWS = 200
+
+
+def hold_out_for_early_stopping(
+    dataset: datasets.Dataset, config: RunConfig
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """The training rows, and the rows early stopping judges by (not trained on; None without
+    early stopping). Chosen by seed, so every process and every resume holds out the same."""
+    if config.early_stopping_patience is None:
+        return dataset, None
+    rows = config.early_stopping_rows or min(
+        EARLY_STOPPING_MAX_ROWS, max(EARLY_STOPPING_MIN_ROWS, round(len(dataset) * EARLY_STOPPING_SHARE))
+    )
+    if rows >= len(dataset):
+        raise ConfigError(
+            f"early_stopping_rows: holding out {rows} of the {len(dataset)} training rows for "
+            "early stopping leaves none to train on; lower early_stopping_rows, or pass more data."
+        )
+    split = dataset.train_test_split(test_size=rows, seed=config.seed)
+    return split["train"], split["test"]
+
+
+def _smaller_micro_batch(micro_batch: int) -> int:
+    """The largest micro-batch below ``micro_batch`` that divides it (half, when it is even),
+    so that the rows per optimizer step stay the same with more accumulation steps."""
+    return next(micro_batch // factor for factor in range(2, micro_batch + 1) if micro_batch % factor == 0)
+
+
 def train(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -251,79 +302,153 @@ def train(
     config: RunConfig,
     output_dir: Path,
     resume: bool = False,
+    processes: Processes | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` (already prepared with `prepare_model`) in place, continuing from
-    the newest complete checkpoint in ``output_dir`` if there is one."""
+    the newest complete checkpoint in ``output_dir`` if there is one.
+
+    On one process, an out-of-memory error lowers the micro-batch (with more accumulation
+    steps, so each optimizer step sees the same rows) and training starts again from the
+    newest checkpoint, or from the start.
+    """
+    processes = processes or start_processes()
     checkpoint = latest_complete_checkpoint(output_dir) if output_dir.is_dir() else None
     if resume and checkpoint is None:
         raise ConfigError(
             f"--resume: {output_dir} holds no complete checkpoint (one is written every "
             f"{config.save_steps} steps); run without --resume to start over."
         )
-    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    world = processes.world
     if config.batch_size % world:
         raise ConfigError(
             f"batch_size: {config.batch_size} rows per forward pass cannot be split evenly over "
             f"{world} processes; choose a multiple of {world}."
         )
+    train_rows, held_out = hold_out_for_early_stopping(train_dataset, config)
     budget = WallClockBudget(config.time_budget_minutes * 60 if config.time_budget_minutes else None)
+    # batch_size is rows per optimizer step over all processes: the same run, and the same
+    # loss curve, on 1 process or N, and at any micro-batch.
     global_batch = config.batch_size * config.gradient_accumulation
-    total_steps = max(1, math.ceil(len(train_dataset) * config.epochs / global_batch))
+    total_steps = max(1, math.ceil(len(train_rows) * config.epochs / global_batch))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    # What a restart after an out-of-memory error starts from when no checkpoint exists yet:
+    # the adapters under LoRA (a few MB), a copy of the model under full fine-tuning.
+    initial = [p.detach().to("cpu", copy=True) for p in trainable] if world == 1 else []
+    micro_batches = [config.batch_size // world]
+    changes: list[str] = []
     started = time.monotonic()
 
-    args = TrainingArguments(
-        output_dir=str(output_dir),
-        # batch_size is rows per optimizer step over all processes: the same run, and the
-        # same loss curve, on 1 process or N.
-        per_device_train_batch_size=config.batch_size // world,
-        gradient_accumulation_steps=config.gradient_accumulation,
-        num_train_epochs=config.epochs,
-        max_steps=total_steps,
-        learning_rate=config.learning_rate,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        report_to="none",
-        seed=config.seed,
-        bf16=use_bf16(config.precision),
-        use_cpu=not torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length",
-        remove_unused_columns=False,
-        ddp_find_unused_parameters=False,
-        gradient_checkpointing=config.gradient_checkpointing,
-        # Non-reentrant checkpointing needs no gradient on the (frozen) input embeddings.
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+    def fit(micro_batch: int) -> AnswerLossTrainer:
+        start_from = latest_complete_checkpoint(output_dir) if output_dir.is_dir() else None
+        if changes and start_from is None:
+            with torch.no_grad():
+                for parameter, value in zip(trainable, initial):
+                    parameter.copy_(value)
+        evaluation: dict[str, Any] = {}
+        if held_out is not None:
+            evaluation = {
+                "eval_strategy": "steps",
+                "eval_steps": config.save_steps,
+                "per_device_eval_batch_size": micro_batch,
+                "prediction_loss_only": True,
+                "metric_for_best_model": "eval_loss",
+                "load_best_model_at_end": True,
+                # The patience counter continues after a resume instead of starting over.
+                "restore_callback_states_from_checkpoint": True,
+            }
+        args = TrainingArguments(
+            output_dir=str(output_dir),
+            per_device_train_batch_size=micro_batch,
+            gradient_accumulation_steps=global_batch // (micro_batch * world),
+            num_train_epochs=config.epochs,
+            max_steps=total_steps,
+            learning_rate=config.learning_rate,
+            logging_steps=config.logging_steps,
+            save_strategy="steps",
+            save_steps=config.save_steps,
+            save_total_limit=2,
+            report_to="none",
+            seed=config.seed,
+            bf16=use_bf16(config.precision),
+            use_cpu=not torch.cuda.is_available(),
+            train_sampling_strategy="group_by_length",
+            remove_unused_columns=False,
+            label_names=["labels"],
+            ddp_find_unused_parameters=False,
+            activation_checkpointing=config.gradient_checkpointing,
+            # Non-reentrant checkpointing needs no gradient on the (frozen) input embeddings.
+            activation_checkpointing_kwargs={"use_reentrant": False},
+            **evaluation,
+        )
+        optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+        warmup = int(total_steps * config.warmup_ratio)
+        scheduler = _warmup_then_linear_decay(optimizer, total_steps, warmup, budget)
+        callbacks: list[TrainerCallback] = [budget, MarkCompleteCheckpoints()]
+        if config.early_stopping_patience is not None:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+        trainer = AnswerLossTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_rows,
+            eval_dataset=held_out,
+            data_collator=LeftPadToLongest(tokenizer.pad_token_id),
+            optimizers=(optimizer, scheduler),
+            callbacks=callbacks,
+        )
+        trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
+        return trainer
+
+    def smaller() -> int:
+        """Called by accelerate after an out-of-memory error: the next micro-batch to try."""
+        old = micro_batches[-1]
+        if old == 1:
+            raise ConfigError(
+                f"Out of memory while training even one row at a time (max_length "
+                f"{config.max_length}); lower max_length or set gradient_checkpointing: true"
+                + (", or use method lora." if config.method == "full" else ".")
+            )
+        new = _smaller_micro_batch(old)
+        micro_batches.append(new)
+        changes.append(
+            f"micro-batch {old} -> {new}, gradient accumulation {global_batch // old} -> "
+            f"{global_batch // new} after out-of-memory"
+        )
+        return new
+
+    if world == 1:
+        trainer = find_executable_batch_size(
+            fit, starting_batch_size=micro_batches[0], reduce_batch_size_fn=smaller
+        )()
+    else:
+        try:
+            trainer = fit(micro_batches[0])
+        except RuntimeError as error:
+            if not should_reduce_batch_size(error):
+                raise
+            # One process lowering its micro-batch alone would leave the others waiting.
+            raise ConfigError(
+                f"Out of memory at micro-batch {micro_batches[0]} per process; on several "
+                "processes it is not lowered automatically. Lower batch_size and raise "
+                "gradient_accumulation, or run on one process."
+            ) from error
+    # Looked up on the trainer: resuming replaces the callback with one restored from the checkpoint.
+    patience = next(
+        (c for c in trainer.callback_handler.callbacks if isinstance(c, EarlyStoppingCallback)), None
     )
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
-    warmup = int(total_steps * config.warmup_ratio)
-    scheduler = _warmup_then_linear_decay(optimizer, total_steps, warmup, budget)
-    collator = LeftPadToLongest(tokenizer.pad_token_id)
-    trainer = AnswerLossTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        data_collator=collator,
-        optimizers=(optimizer, scheduler),
-        callbacks=[budget, MarkCompleteCheckpoints()],
+    stopped_early = (
+        patience is not None
+        and patience.early_stopping_patience_counter >= patience.early_stopping_patience
+        and trainer.state.global_step < total_steps
     )
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    seconds = time.monotonic() - started
     return TrainResult(
-        steps=output.global_step,
+        steps=trainer.state.global_step,
         epochs=float(trainer.state.epoch or 0.0),
-        seconds=seconds,
-        tokens=_sum_over_processes(trainer.real_tokens),
+        seconds=time.monotonic() - started,
+        tokens=sum(processes.gather(trainer.real_tokens)),
         log_history=list(trainer.state.log_history),
         stopped_by_budget=budget.stopped,
         resumed_from=str(checkpoint) if checkpoint else None,
+        stopped_early=stopped_early,
+        best_eval_loss=trainer.state.best_metric,
+        micro_batch_changes=changes,
     )
-
-
-def _sum_over_processes(value: int) -> int:
-    if not torch.distributed.is_initialized():
-        return value
-    total = torch.tensor([value], dtype=torch.int64)
-    torch.distributed.all_reduce(total)
-    return int(total)
