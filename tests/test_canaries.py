@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from domaintune import Domain
 from domaintune.config import build_config
 from domaintune.plugins import get_domain
-from domaintune.run import prepare_data
+from domaintune.run import prepare_data, run_job
 
 
 def test_legal_filters_remove_every_planted_canary() -> None:
@@ -26,3 +28,25 @@ def test_a_filter_that_misses_kinds_lets_their_canaries_through(test_domain: Dom
     kinds = [survivor.split()[0] for survivor in canaries["survivors"]]
     assert 1 <= canaries["survived_filters"] == len(kinds) <= 4
     assert set(kinds) <= {"PHONE", "SSN"}
+
+
+def test_a_run_probes_the_tuned_model_for_its_canaries(
+    tmp_path: Path, tiny_model: str, test_domain: Domain
+) -> None:
+    # The test domain's filter lets SSN and phone canaries into training; the answer-only loss
+    # never trains on prompt text, so the tuned model must not write any of them out.
+    config = build_config(
+        dict(test_domain.defaults),
+        {
+            "domain": "testdomain", "model": tiny_model, "output_dir": str(tmp_path / "run"),
+            "canaries": 4, "max_train_rows": 16, "eval_rows": 8, "batch_size": 4,
+            "gradient_accumulation": 1, "precision": "fp32", "seed": 1,
+        },
+    )
+    summary = run_job(config).summary
+    probe = summary["data"]["canaries"]["tuned_model"]
+    assert probe["planted"] == 4
+    assert 1 <= probe["probed"] <= 4
+    assert probe["produced"] == 0 and probe["produced_values"] == []
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert f"canaries in the tuned model's output: 0 of {probe['probed']}" in report

@@ -35,7 +35,8 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--task", {"help": "Only rows whose task matches these comma-separated patterns, e.g. 'CUAD_*'."}),
     ("--model", {"help": "Local model folder or hub name (default: embedded SmolLM2-135M-Instruct)."}),
     ("--output-dir", {"help": "Run folder to create (default: runs/<domain>-<time>)."}),
-    ("--method", {"type": click.Choice(["lora", "full"]), "help": "Fine-tuning method."}),
+    ("--method", {"type": click.Choice(["lora", "dora", "qlora", "full"]),
+                  "help": "Fine-tuning method: LoRA adapters, DoRA (LoRA with learned magnitudes), QLoRA (LoRA on 4-bit weights; CUDA GPU and bitsandbytes), or every weight."}),
     ("--epochs", {"type": float, "help": "Passes over the training data."}),
     ("--time-budget-minutes", {"type": float, "help": "Stop training after this many minutes."}),
     ("--max-train-rows", {"type": int, "help": "Train on at most this many rows."}),
@@ -43,6 +44,8 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--batch-size", {"type": int, "help": "Rows per forward pass (over all processes)."}),
     ("--gradient-accumulation", {"type": int, "help": "Forward passes per optimizer step."}),
     ("--learning-rate", {"type": float, "help": "Peak learning rate."}),
+    ("--early-stopping-patience", {"type": int, "metavar": "N",
+                                   "help": "Stop when the loss on rows held out from training has not improved for N evaluations (one every save_steps steps); keep the best checkpoint."}),
     ("--max-length", {"type": int, "help": "Tokens per example."}),
     ("--lora-r", {"type": int, "help": "LoRA rank."}),
     ("--canaries", {"type": int, "help": "Plant this many fake identifiers in training prompts; report how many survive the safety filters."}),
@@ -138,7 +141,7 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.config import build_config, read_config_file
     from domaintune.gate import check_unknown_metrics, gate_failures, parse_thresholds
     from domaintune.plugins import get_domain
-    from domaintune.run import domain_metrics, run_job
+    from domaintune.run import domain_for_data, domain_metrics, run_job
 
     resume = options.pop("resume")
     nproc = options.pop("nproc")
@@ -147,7 +150,20 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     file_values = read_config_file(config_file) if config_file else {}
     cli_values = {key: value for key, value in options.items() if value is not None}
     domain_name = cli_values.get("domain", file_values.get("domain"))
-    domain_defaults = dict(get_domain(domain_name).defaults) if isinstance(domain_name, str) else {}
+    domain_defaults: dict[str, Any] = {}
+    if isinstance(domain_name, str):
+        given = {**file_values, **cli_values}
+        domain = domain_for_data(
+            get_domain(domain_name), given.get("data"), given.get("column_map"), given.get("shape", "auto")
+        )
+        if domain.name != domain_name:
+            stderr.print(
+                f"[bold cyan]>[/] The answers in {escape(str(given['data']))} fit domain "
+                f"{domain.name!r} ({escape(domain.description)}): running that one.",
+                emoji=False,
+            )
+            cli_values["domain"] = domain.name
+        domain_defaults = dict(domain.defaults)
     config = build_config(domain_defaults, file_values, cli_values)
     # A misspelled metric in a gate must fail now, not after the training it would judge.
     metric_names = [metric.name for metric in domain_metrics(get_domain(config.domain))]

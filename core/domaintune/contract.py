@@ -255,6 +255,11 @@ def _check_domain(report: ContractReport, domain: Domain) -> None:
             problems.append(f"{which} {path} does not exist (is it in [tool.setuptools.package-data]?)")
     if domain.task_type == "classification" and len(set(domain.labels)) != len(domain.labels):
         problems.append(f"labels {domain.labels} has duplicates")
+    from domaintune.plugins import get_domains
+
+    unknown_variants = [name for name in domain.variants if name not in get_domains()]
+    if unknown_variants:
+        problems.append(f"variants {unknown_variants} are not registered domains")
     try:
         build_config(dict(domain.defaults), {"domain": domain.name})
     except DomaintuneError as exc:

@@ -764,20 +764,23 @@ def split_indices(
     rng = random.Random(seed)
     indices = list(range(len(dataset)))
     if stratify:
-        by_label: dict[str, list[int]] = {}
-        for index, label in enumerate(dataset["completion"]):
-            by_label.setdefault(label.strip(), []).append(index)
+        # Strata are labels, or (task, label) pairs in a multi-task set, so that every task
+        # keeps its own label balance in the held-out rows.
+        tasks = dataset["task"] if "task" in dataset.column_names else [""] * len(dataset)
+        strata: dict[tuple[str, str], list[int]] = {}
+        for index, (task, label) in enumerate(zip(tasks, dataset["completion"])):
+            strata.setdefault((str(task), label.strip()), []).append(index)
         # Largest-remainder rounding: the shares add up to exactly eval_rows.
-        quotas = {label: eval_rows * len(m) / len(dataset) for label, m in by_label.items()}
-        sizes = {label: int(quota) for label, quota in quotas.items()}
+        quotas = {key: eval_rows * len(m) / len(dataset) for key, m in strata.items()}
+        sizes = {key: int(quota) for key, quota in quotas.items()}
         leftover = eval_rows - sum(sizes.values())
-        for label in sorted(quotas, key=lambda l: (sizes[l] - quotas[l], l))[:leftover]:
-            sizes[label] += 1
+        for key in sorted(quotas, key=lambda k: (sizes[k] - quotas[k], k))[:leftover]:
+            sizes[key] += 1
         held_out: list[int] = []
-        for label in sorted(by_label):
-            members = by_label[label]
+        for key in sorted(strata):
+            members = strata[key]
             rng.shuffle(members)
-            held_out.extend(members[: sizes[label]])
+            held_out.extend(members[: sizes[key]])
         rng.shuffle(held_out)
     else:
         rng.shuffle(indices)
@@ -796,7 +799,8 @@ def split_train_eval(
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Hold out ``eval_rows`` rows deterministically, stratified by label when asked.
 
-    Stratification keeps each label's share in the held-out rows (within rounding), so that a
+    Stratification keeps each label's share (each task's, in a multi-task set) in the
+    held-out rows (within rounding), so that a
     small eval set still shows every label. Train rows whose prompt is also held out (exact
     or normalized duplicates) are left out of training, so the scores are not inflated.
     """

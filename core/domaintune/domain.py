@@ -40,6 +40,11 @@ class Domain:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Run-config values that suit this domain (e.g. ``max_length``); the user's config and
     command-line options override them."""
+    variants: tuple[str, ...] = ()
+    """Other domains of the same pack that ``--domain NAME --data FILE`` hands over to when
+    FILE's answers fit them better: a classification variant when every answer is one of its
+    labels, a generation variant when the answers are not this domain's labels. So ``tune
+    --domain finance --data phrasebank.jsonl`` runs the finance pack's sentiment task."""
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"{train['steps']} steps, {train['epochs']:.2f} epochs, {train['seconds']:.0f} s, "
         f"{train['tokens']} real tokens ({train['tokens_per_second']:.0f} tokens/s)"
         + (", stopped by the time budget" if train["stopped_by_time_budget"] else "")
+        + (
+            f", stopped early (best held-out loss {train['best_eval_loss']:.4f})"
+            if train.get("stopped_early") else ""
+        )
         + ".",
+        *(f"- {change}" for change in train.get("micro_batch_changes", [])),
         "",
         "| step | loss |",
         "|---|---|",
@@ -110,6 +115,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"{canaries['survived_filters']} survived the filters"
             + (f" ({', '.join(canaries['survivors'])})" if canaries["survivors"] else "")
         )
+        probe = canaries.get("tuned_model")
+        if probe:
+            lines.append(
+                f"- canaries in the tuned model's output: {probe['produced']} of {probe['probed']} "
+                "written out when the model continued the training text that preceded them"
+                + (f" ({', '.join(probe['produced_values'])})" if probe["produced_values"] else "")
+            )
     tuned_flags = summary["output_filter"]["tuned"]
     if tuned_flags:
         lines.append(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from domaintune import __version__
+from domaintune.canary_probe import PlantedRows, probe_planted
 from domaintune.comparison import flipped_rows, paired_bootstrap
 from domaintune.config import RunConfig
 from domaintune.data import FilterReport, apply_filters, split_train_eval
@@ -86,6 +87,25 @@ def load_source(
             "completion columns."
         )
     return dataset
+
+
+def domain_for_data(
+    domain: Domain, source: str | Path | None, column_map: dict[str, str] | None = None, shape: str = "auto"
+) -> Domain:
+    """The domain that fits the answers in ``source``: ``domain`` itself, or one of its
+    ``variants`` (see `Domain.variants`). Reads ``source`` only when the domain has variants."""
+    if not domain.variants or source is None:
+        return domain
+    answers = {answer.strip() for answer in load_source(domain, source, column_map, shape).unique("completion")}
+    if domain.task_type == "classification" and answers <= set(domain.labels):
+        return domain
+    variants = [get_domain(name) for name in domain.variants]
+    for variant in variants:
+        if variant.task_type == "classification" and answers <= set(variant.labels):
+            return variant
+    if domain.task_type == "generation":
+        return domain
+    return next((variant for variant in variants if variant.task_type == "generation"), domain)
 
 
 def domain_metrics(domain: Domain) -> list[Metric]:
@@ -179,6 +199,7 @@ def prepare_data(
         # Unique fake identifiers planted in the prompts: the filters must remove every one.
         planted = plant_canaries(list(train_set["prompt"]), canaries, config.seed)
         train_set = train_set.remove_columns("prompt").add_column("prompt", planted)
+        planted_rows = PlantedRows.from_dataset(train_set, canaries)  # before the filters, for the model probe
     train_set, train_filtered = apply_filters(train_set, filters)
     stratify = domain.task_type == "classification"
     if eval_set is None:
@@ -207,6 +228,8 @@ def prepare_data(
             "survived_filters": len(leaked),
             "survivors": [f"{c.kind} {c.value}" for c in leaked],
         }
+        # Unfiltered text, not JSON: run_job and evaluate_run pop it before writing anything.
+        info["planted_rows"] = planted_rows
     return train_set, eval_set, info
 
 
@@ -377,7 +400,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
 
     from domaintune.distributed import device_for, start_processes
     from domaintune.model import load_model, load_tokenizer, resolve_model
-    from domaintune.train import cast_frozen_weights, prepare_model, tokenize_dataset, train
+    from domaintune.train import cast_frozen_weights, prepare_model, tokenize_dataset, train, use_bf16
 
     _quiet_libraries()
     processes = start_processes()
@@ -389,6 +412,7 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
 
     reporter.step(f"Loading and checking data for domain {domain.name!r}")
     train_set, eval_set, data_info = prepare_data(domain, config)
+    planted_rows = data_info.pop("planted_rows", None)
     if processes.is_main:
         run_dir = open_run_dir(config, resume)
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -401,7 +425,8 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     model_path = resolve_model(config.model)
     tokenizer = load_tokenizer(model_path)
     # Base and tuned models are scored with the weights in the dtype training uses.
-    model = cast_frozen_weights(load_model(model_path), config).to(device_for(processes))
+    model = load_model(model_path, quantize_4bit=config.method == "qlora")
+    model = cast_frozen_weights(model, config).to(device_for(processes))
     formatter = wrap_callable(
         f"the formatter of domain {domain.name!r}", call_hook("make_formatter", domain=domain)
     )
@@ -413,12 +438,12 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     reporter.step("Fine-tuning")
     train_tokens = tokenize_dataset(train_set, formatter, tokenizer, config.max_length, domain.name)
     model = prepare_model(model, config)
-    trained = train(model, tokenizer, train_tokens, config, run_dir / "checkpoints", resume)
-    model_dir = run_dir / ("adapter" if config.method == "lora" else "model")
+    trained = train(model, tokenizer, train_tokens, config, run_dir / "checkpoints", resume, processes=processes)
+    model_dir = run_dir / ("adapter" if config.uses_adapter else "model")
     if processes.is_main:
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
-    if config.method == "lora":
+    if config.uses_adapter:
         # Scoring with the adapter folded into the weights costs what the base model costs;
         # unmerged, every linear layer runs two more matmuls (PubMedQA, 150 rows: 96 s for
         # the base model, 216 s for the unmerged tuned one, on a busy 2-core machine).
@@ -428,6 +453,13 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     general_tuned, _ = scoring.general_knowledge(model)
     if not processes.is_main:
         return RunOutcome(run_dir=run_dir, summary={}, is_main=False)
+    if planted_rows is not None:
+        reporter.step("Probing the tuned model for the planted canaries")
+        probe = probe_planted(
+            model, tokenizer, planted_rows, formatter, domain.name, config.max_length,
+            config.eval_batch_size, use_bf16(config.precision),
+        )
+        data_info["canaries"]["tuned_model"] = probe.as_dict()
 
     comparison, predictions = scoring.compare(base, tuned, train_set)
     summary: dict[str, Any] = {
@@ -446,6 +478,9 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
             "tokens": trained.tokens,
             "tokens_per_second": trained.tokens_per_second,
             "stopped_by_time_budget": trained.stopped_by_budget,
+            "stopped_early": trained.stopped_early,
+            "best_eval_loss": trained.best_eval_loss,
+            "micro_batch_changes": trained.micro_batch_changes,
             "resumed_from": trained.resumed_from,
             "loss_history": [
                 {"step": entry["step"], "loss": entry["loss"]}
@@ -476,13 +511,14 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     if not saved.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); pass the folder a run wrote.")
     config = build_config(yaml.safe_load(saved.read_text(encoding="utf-8")))
-    tuned_dir = run_dir / ("adapter" if config.method == "lora" else "model")
+    tuned_dir = run_dir / ("adapter" if config.uses_adapter else "model")
     if not tuned_dir.is_dir():
         raise ConfigError(f"{run_dir} holds no trained model ({tuned_dir.name}/): the run did not finish.")
     _quiet_libraries()
     domain = get_domain(config.domain)
     reporter.step(f"Loading held-out data for domain {domain.name!r}")
     train_set, eval_set, data_info = prepare_data(domain, config)
+    data_info.pop("planted_rows", None)
     reporter.step("Loading the models")
     model_path = resolve_model(config.model)
     tokenizer = load_tokenizer(model_path)
@@ -492,10 +528,10 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     scoring = Scoring.build(
         domain, config, tokenizer, formatter, train_set, eval_set, start_processes(), reporter
     )
-    model = cast_frozen_weights(load_model(model_path), config)
+    model = cast_frozen_weights(load_model(model_path, quantize_4bit=config.method == "qlora"), config)
     base = scoring.predict(model, "base")
     general_base, general_rows = scoring.general_knowledge(model)
-    if config.method == "lora":
+    if config.uses_adapter:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, tuned_dir).merge_and_unload()

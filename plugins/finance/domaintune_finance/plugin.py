@@ -25,6 +25,8 @@ FINANCE = Domain(
     max_new_tokens=24,
     data_attribution=(DATA / "ATTRIBUTION.md").read_text(encoding="utf-8"),
     defaults={"max_length": 512, "time_budget_minutes": 5.0, "epochs": 1.0, "eval_batch_size": 8},
+    # `--domain finance --data phrasebank.jsonl` runs the sentiment task, FOMC data the stance one.
+    variants=("finance-sentiment", "finance-fomc"),
 )
 
 # Non-commercial sets: no bundled data, so a run needs --data (the core says so).
@@ -63,7 +65,8 @@ def load_data(
     domain: Domain, source: str, column_map: Mapping[str, str], shape: str
 ) -> datasets.Dataset | None:
     """PhraseBank's sentence@label .txt; FOMC .xlsx, or .csv/.jsonl with sentence and label;
-    TAT-QA JSONL with its answer types. Everything else is left to the core."""
+    TAT-QA JSONL with its answer types, or TAT-QA's release .json. Everything else is left to
+    the core."""
     path = Path(source)
     if domain.name == FINANCE_SENTIMENT.name and loaders.is_phrasebank_source(path):
         return loaders.read_phrasebank(path)
@@ -71,6 +74,8 @@ def load_data(
         return loaders.read_fomc(path)
     if domain.name == FINANCE.name and path.suffix.lower() == ".jsonl" and loaders.is_tatqa_jsonl(path):
         return loaders.read_tatqa_jsonl(path, column_map, shape, domain.name)
+    if domain.name == FINANCE.name and path.suffix.lower() == ".json" and path.is_file():
+        return loaders.read_tatqa_release(path, column_map, shape)  # None: another kind of JSON
     return None
 
 

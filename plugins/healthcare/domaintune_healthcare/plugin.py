@@ -24,6 +24,8 @@ HEALTHCARE = Domain(
     eval_data=DATA / "pubmedqa.eval.jsonl",
     data_attribution=(DATA / "ATTRIBUTION.md").read_text(encoding="utf-8"),
     defaults={"max_length": 384, "time_budget_minutes": 5.0, "epochs": 1.0},
+    # `--domain healthcare --data meqsum.jsonl` runs the summarization task.
+    variants=("healthcare-summary",),
 )
 
 HEALTHCARE_SUMMARY = Domain(
