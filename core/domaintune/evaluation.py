@@ -86,11 +86,26 @@ def score_labels(
     batch_size: int,
     progress: Progress,
 ) -> list[str]:
-    """The label with the highest summed log-probability after each prompt.
+    """The label with the highest summed log-probability after each prompt."""
+    scores = label_log_likelihoods(model, tokenizer, prompts, labels, max_length, batch_size, progress)
+    return [labels[max(range(len(labels)), key=row.__getitem__)] for row in scores]
+
+
+def label_log_likelihoods(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    labels: list[str],
+    max_length: int,
+    batch_size: int,
+    progress: Progress,
+) -> list[list[float]]:
+    """Per prompt, each label's summed token log-probability after it.
 
     Each label's tokens are scored by one forward pass over prompt + label[:-1]; labels of
     one token share the pass over the bare prompt, so yes/no/maybe costs one pass per row.
-    Only the last few positions go through the 49k-wide output layer (``logits_to_keep``).
+    Only the last few positions go through the 49k-wide output layer (``logits_to_keep``),
+    and the prefix all rows share runs once (`_shared_prefix_cache`).
     """
     import torch
 
@@ -111,21 +126,66 @@ def score_labels(
     device = model.device
     model.eval()
     with torch.inference_mode():
+        prefix, prefix_cache = _shared_prefix_cache(model, sequences)
         for batch in _batches_by_length(sequences, batch_size):
-            inputs = left_padded([sequences[i] for i in batch], tokenizer.pad_token_id, device)
-            logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
+            inputs = left_padded([sequences[i][prefix:] for i in batch], tokenizer.pad_token_id, device)
+            if prefix_cache is not None:
+                inputs = _after_prefix(inputs, prefix, prefix_cache)
+            logits = model(**inputs, use_cache=prefix_cache is not None, logits_to_keep=keep).logits
             batch_log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, index in enumerate(batch):
                 log_probs[index] = batch_log_probs[row]
             progress(len(batch) * len(prompts) / len(sequences))
-    predictions = []
+    scores = []
     for p in range(len(prompts)):
-        scores = []
+        row_scores = []
         for label in label_ids:
             positions = log_probs[sequence_of[(p, tuple(label[:-1]))]][-len(label):]
-            scores.append(sum(float(positions[j, token]) for j, token in enumerate(label)))
-        predictions.append(labels[max(range(len(labels)), key=scores.__getitem__)])
-    return predictions
+            row_scores.append(sum(float(positions[j, token]) for j, token in enumerate(label)))
+        scores.append(row_scores)
+    return scores
+
+
+MIN_SHARED_PREFIX = 16
+"""Tokens every scored sequence must share before the shared part gets a pass of its own."""
+
+
+def _shared_prefix_cache(model: PreTrainedModel, sequences: list[list[int]]) -> tuple[int, Any]:
+    """The length of the token prefix all sequences share (the system prompt and the task's
+    instruction, typically), and its KV cache from one pass; (0, None) when it is short.
+
+    Every batch then runs only the rows' own tokens: on the legal eval set about half of each
+    row is the shared prefix.
+    """
+    import os
+
+    import torch
+
+    shortest = min(len(sequence) for sequence in sequences)
+    prefix = min(len(os.path.commonprefix(sequences)), shortest - 1)  # each row keeps a token
+    if prefix < MIN_SHARED_PREFIX:
+        return 0, None
+    input_ids = torch.tensor([sequences[0][:prefix]], device=model.device)
+    return prefix, model(input_ids=input_ids, use_cache=True).cache
+
+
+def _after_prefix(inputs: dict[str, torch.Tensor], prefix: int, prefix_cache: Any) -> dict[str, Any]:
+    """Left-padded suffixes continuing the cached prefix: the padding sits between prefix and
+    suffix, masked, and positions continue from the prefix as in the unsplit sequence."""
+    import copy
+
+    import torch
+
+    rows = inputs["input_ids"].shape[0]
+    cache = copy.deepcopy(prefix_cache)
+    cache.batch_repeat_interleave(rows)
+    prefix_mask = torch.ones((rows, prefix), dtype=inputs["attention_mask"].dtype, device=inputs["attention_mask"].device)
+    return {
+        "input_ids": inputs["input_ids"],
+        "attention_mask": torch.cat([prefix_mask, inputs["attention_mask"]], dim=1),
+        "position_ids": inputs["position_ids"] + prefix,
+        "cache": cache,
+    }
 
 
 def generate_answers(
