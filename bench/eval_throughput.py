@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=16, help="ours; RunConfig.eval_batch_size's default")
+    parser.add_argument("--batch-size", type=int, default=8, help="ours; RunConfig.eval_batch_size's default")
     parser.add_argument("--precision", choices=["auto", "fp32"], default="auto",
                         help="ours: auto = bf16 autocast where native, as `tune` scores")
     args = parser.parse_args()

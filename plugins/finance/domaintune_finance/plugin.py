@@ -37,7 +37,9 @@ FINANCE_SENTIMENT = Domain(
     task_type="classification",
     system_prompt="You are a careful financial news analyst. Answer with exactly one word.",
     labels=loaders.PHRASEBANK_LABELS,
-    defaults={"max_length": 192, "time_budget_minutes": 5.0, "epochs": 1.0},
+    # Measured: 30 minutes on 2 processes (2.6 epochs of 3,677 rows) reach 0.86 accuracy on
+    # 200 held-out PhraseBank rows; 0.8 epoch on a busy machine reached 0.815.
+    defaults={"max_length": 192, "time_budget_minutes": 30.0, "epochs": 3.0},
 )
 FINANCE_FOMC = Domain(
     name="finance-fomc",
