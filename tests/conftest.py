@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,7 +117,17 @@ def _redact(texts: list[str]) -> FilterOutcome:
     return FilterOutcome(texts=masked, blocked=blocked, counts={k: v for k, v in counts.items() if v})
 
 
-REDACT_FILTER = SafetyFilter(name="test-redact", apply=_redact)
+LABELLED_EMAILS = ["write to ann@example.org", "cc: bo.li@mail.example.com today", "no address here"]
+
+
+def _redact_figures() -> dict[str, Any]:
+    """The share of the labelled addresses that _redact masks: a real, if tiny, measurement."""
+    masked = _redact(LABELLED_EMAILS).texts
+    found = sum(text.count("[EMAIL]") for text in masked)
+    return {"test_set": f"{len(LABELLED_EMAILS)} snippets", "recall": found / 2}
+
+
+REDACT_FILTER = SafetyFilter(name="test-redact", apply=_redact, evaluate=_redact_figures)
 """Masks e-mail addresses as [EMAIL] and blocks texts marked CONFIDENTIAL."""
 
 

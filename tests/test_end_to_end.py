@@ -145,6 +145,9 @@ def test_tiny_end_to_end_run(tmp_path: Path, tiny_model: str, test_domain: Domai
         change = next(cell for header, cell in row.items() if "change" in header or "-" in header)
         assert float(change) == pytest.approx(summary["tuned"][name] - summary["base"][name], abs=1e-3)
     assert "rows in, 1 changed, 1 dropped" in report
+    # The filter's own figures on its labelled snippets are measured in the run and reported.
+    assert data["filter_figures"] == {"test-redact": {"test_set": "3 snippets", "recall": 1.0}}
+    assert "- filter 'test-redact' on its labelled test set: test set 3 snippets; recall 1.000" in report
 
     # report.html stands alone: both charts are embedded PNGs, and the numbers are there.
     html = (run_dir / "report.html").read_text(encoding="utf-8")

@@ -88,3 +88,7 @@ class SafetyFilter:
     name: str
     apply: Callable[..., FilterOutcome]
     reads_prompts: bool = False
+    evaluate: Callable[[], Mapping[str, Any]] | None = None
+    """Scores the filter on its pack's labelled test set (recall, precision, false-positive
+    rate...) and returns those figures; a run calls it once and puts them in its report, so
+    that every report says how well the filters that ran are known to work."""

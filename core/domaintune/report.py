@@ -122,6 +122,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 "written out when the model continued the training text that preceded them"
                 + (f" ({', '.join(probe['produced_values'])})" if probe["produced_values"] else "")
             )
+    for name, figures in data.get("filter_figures", {}).items():
+        lines.append(f"- filter {name!r} on its labelled test set: " + _figures_text(figures))
     tuned_flags = summary["output_filter"]["tuned"]
     if tuned_flags:
         lines.append(
@@ -130,6 +132,19 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if data.get("attribution"):
         lines += ["", "## Data attribution", "", data["attribution"]]
     return "\n".join(lines) + "\n"
+
+
+def _figures_text(figures: dict[str, Any]) -> str:
+    """``{"recall": 0.99, "recall_by_type": {"SSN": 1.0}}`` -> ``recall 0.990; recall_by_type SSN 1.000``."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {value(x)}" for k, x in v.items())
+        return "-" if v is None else str(v)
+
+    return "; ".join(f"{key.replace('_', ' ')} {value(v)}" for key, v in figures.items())
 
 
 def _png_base64(figure: Any) -> str:

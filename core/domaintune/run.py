@@ -32,7 +32,7 @@ from domaintune.evaluation import (
 )
 from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from domaintune.metrics import majority_baseline
-from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
+from domaintune.plugins import blame, call_hook, collect, get_domain, wrap_callable
 from domaintune.report import render_html, render_markdown, render_model_card
 from domaintune.safety import leaked_canaries, make_canaries, plant_canaries
 from domaintune.tasks import select_tasks
@@ -106,6 +106,17 @@ def domain_for_data(
     if domain.task_type == "generation":
         return domain
     return next((variant for variant in variants if variant.task_type == "generation"), domain)
+
+
+def measure_filters(domain: Domain) -> dict[str, dict[str, Any]]:
+    """Each safety filter's figures on its pack's labelled test set (`SafetyFilter.evaluate`),
+    by filter name: the report says how well the filters that ran are known to work."""
+    figures = {}
+    for safety_filter in [*collect("make_data_filters", domain=domain), *collect("make_output_filters", domain=domain)]:
+        if safety_filter.evaluate is not None:
+            with blame(f"the evaluate function of safety filter {safety_filter.name!r}"):
+                figures[safety_filter.name] = dict(safety_filter.evaluate())
+    return figures
 
 
 def domain_metrics(domain: Domain) -> list[Metric]:
@@ -414,6 +425,8 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
     train_set, eval_set, data_info = prepare_data(domain, config)
     planted_rows = data_info.pop("planted_rows", None)
     if processes.is_main:
+        reporter.step("Measuring the safety filters on their labelled test sets")
+        data_info["filter_figures"] = measure_filters(domain)
         run_dir = open_run_dir(config, resume)
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     run_dir = processes.from_main(run_dir if processes.is_main else None)

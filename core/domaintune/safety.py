@@ -614,6 +614,22 @@ def evaluate_masking(
     }
 
 
+def masking_figures(report: Mapping[str, Any], test_set: str) -> dict[str, Any]:
+    """The headline of an ``evaluate_masking`` report, for a run's report: no examples (they
+    hold identifiers), recall per type, and the false-positive rate where public identifiers
+    are labelled."""
+    figures: dict[str, Any] = {
+        "test_set": f"{report['snippets']} {test_set}, {report['identifiers']} identifiers",
+        "recall": report["recall"],
+        "precision": report["precision"],
+        "recall_by_type": {kind: row["recall"] for kind, row in report["types"].items() if row["support"]},
+    }
+    if report["public_identifiers"]:
+        figures["public_identifiers"] = report["public_identifiers"]
+        figures["public_false_positive_rate"] = report["public_fp_rate"]
+    return figures
+
+
 def recall_over(report: Mapping[str, Any], kinds: Iterable[str]) -> float | None:
     """Pooled recall of ``evaluate_masking`` over some types (e.g. the checksummed ones)."""
     kinds = [k for k in kinds if k in report["types"] and report["types"][k]["support"]]

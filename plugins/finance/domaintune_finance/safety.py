@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety import MaskingApply, Span, evaluate_flags, evaluate_masking, labelled, read_testset
+from domaintune.safety import (
+    MaskingApply, Span, evaluate_flags, evaluate_masking, labelled, masking_figures, read_testset, recall_over,
+)
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
@@ -184,7 +186,7 @@ def pii_masker() -> Any:
 def pii_filter() -> SafetyFilter:
     """Masks personal financial data in training text; blocks nothing."""
     pii_masker()
-    return SafetyFilter("financial-pii", MaskingApply(pii_masker))
+    return SafetyFilter("financial-pii", MaskingApply(pii_masker), evaluate=_pii_figures)
 
 
 # Output filter: advice -----------------------------------------------------------------------
@@ -229,10 +231,24 @@ def _advice_apply(texts: list[str]) -> FilterOutcome:
 
 def advice_filter() -> SafetyFilter:
     """Flags answers that promise returns or give personalised buy/sell advice."""
-    return SafetyFilter("advice", _advice_apply)
+    return SafetyFilter("advice", _advice_apply, evaluate=lambda: _flag_figures(flag_advice, "labelled answers"))
 
 
 # Figures -------------------------------------------------------------------------------------
+
+def _pii_figures() -> dict[str, Any]:
+    """What a run's report says of the PII filter: its figures on the labelled synthetic set."""
+    report = evaluate_masking(pii_masker().find, read_testset(TESTSET))
+    return {
+        **masking_figures(report, "synthetic financial snippets"),
+        "checksummed_recall": recall_over(report, CHECKSUMMED_KINDS),
+    }
+
+
+def _flag_figures(flagger: Any, what: str) -> dict[str, Any]:
+    report = evaluate_flags(flagger, read_testset(OUTPUT_TESTSET))
+    return {"test_set": f"{report['snippets']} {what}", "recall": report["recall"], "precision": report["precision"]}
+
 
 
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:

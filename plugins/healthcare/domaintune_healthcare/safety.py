@@ -28,9 +28,11 @@ from domaintune.safety import (
     evaluate_flags,
     evaluate_masking,
     labelled,
+    masking_figures,
     merge_names,
     name_shape_spans,
     read_testset,
+    recall_over,
 )
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
@@ -241,7 +243,7 @@ def phi_masker() -> Any:
 def phi_filter() -> SafetyFilter:
     """Masks the Safe Harbor identifiers in training text; blocks nothing."""
     phi_masker()  # build now: a missing model fails here, not in the middle of the data
-    return SafetyFilter("phi", MaskingApply(phi_masker))
+    return SafetyFilter("phi", MaskingApply(phi_masker), evaluate=_phi_figures)
 
 
 # Output filter: doses ------------------------------------------------------------------------
@@ -271,10 +273,24 @@ def _dose_apply(texts: list[str]) -> FilterOutcome:
 
 def dose_filter() -> SafetyFilter:
     """Flags answers that state a specific drug dose: those need a clinician's review."""
-    return SafetyFilter("dose", _dose_apply)
+    return SafetyFilter("dose", _dose_apply, evaluate=lambda: _flag_figures(flag_doses, "labelled answers"))
 
 
 # Figures -------------------------------------------------------------------------------------
+
+def _phi_figures() -> dict[str, Any]:
+    """What a run's report says of the PHI filter: its figures on the labelled synthetic set."""
+    report = evaluate_masking(phi_masker().find, read_testset(TESTSET))
+    return {
+        **masking_figures(report, "synthetic clinical snippets"),
+        "structured_recall": recall_over(report, STRUCTURED_KINDS),
+    }
+
+
+def _flag_figures(flagger: Any, what: str) -> dict[str, Any]:
+    report = evaluate_flags(flagger, read_testset(OUTPUT_TESTSET))
+    return {"test_set": f"{report['snippets']} {what}", "recall": report["recall"], "precision": report["precision"]}
+
 
 
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from domaintune.safety import (
     MaskingApply,
     Span,
     evaluate_masking,
+    masking_figures,
     merge_names,
     name_shape_spans,
     phrase_blocking_filter,
@@ -191,7 +192,12 @@ def pii_masker() -> Any:
 def pii_filter() -> SafetyFilter:
     """Masks personal data of private persons; keeps parties, courts, statutes, citations."""
     pii_masker()
-    return SafetyFilter("legal-pii", MaskingApply(pii_masker))
+    return SafetyFilter(
+        "legal-pii", MaskingApply(pii_masker),
+        evaluate=lambda: masking_figures(
+            evaluate_masking(pii_masker().find, read_testset(TESTSET)), "synthetic legal snippets"
+        ),
+    )
 
 
 # Citation check on generated answers --------------------------------------------------------
@@ -360,7 +366,7 @@ def citation_filter(known_authorities: Sequence[str] = ()) -> SafetyFilter:
             counts["unsupported_citation"] = unsupported
         return FilterOutcome(texts=list(texts), blocked=flagged, counts=counts)
 
-    return SafetyFilter("citations", apply, reads_prompts=True)
+    return SafetyFilter("citations", apply, reads_prompts=True, evaluate=_citation_figures)
 
 
 @functools.lru_cache(maxsize=8)
@@ -369,6 +375,18 @@ def _known_index(known: tuple[str, ...]) -> Authorities:
 
 
 # Figures -------------------------------------------------------------------------------------
+
+def _citation_figures() -> dict[str, Any]:
+    """What a run's report says of the citation check: flags of altered or invented citations."""
+    report = evaluate_citations()
+    return {
+        "test_set": f"{report['snippets']} generated-style answers, {report['citations']} citations, "
+        f"{report['fabricated']} altered or invented",
+        "recall": report["recall"],
+        "precision": report["precision"],
+    }
+
+
 
 
 def evaluate_citations(testset: Path | str | None = None) -> dict[str, Any]:
