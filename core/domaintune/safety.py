@@ -638,6 +638,12 @@ def recall_over(report: Mapping[str, Any], kinds: Iterable[str]) -> float | None
     return _ratio(found, support)
 
 
+def flag_figures(flag: Callable[[list[str]], list[bool]], testset: Path | str) -> dict[str, Any]:
+    """A flagging filter's headline on a labelled test set, for a run's report (`SafetyFilter.evaluate`)."""
+    report = evaluate_flags(flag, read_testset(testset))
+    return {"test_set": f"{report['snippets']} labelled answers", "recall": report["recall"], "precision": report["precision"]}
+
+
 def evaluate_flags(
     flag: Callable[[list[str]], list[bool]], rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:

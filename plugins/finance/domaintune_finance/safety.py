@@ -20,7 +20,8 @@ from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
 from domaintune.safety import (
-    MaskingApply, Span, evaluate_flags, evaluate_masking, labelled, masking_figures, read_testset, recall_over,
+    MaskingApply, Span, evaluate_flags, evaluate_masking, flag_figures, labelled, masking_figures, read_testset,
+    recall_over,
 )
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
@@ -231,10 +232,11 @@ def _advice_apply(texts: list[str]) -> FilterOutcome:
 
 def advice_filter() -> SafetyFilter:
     """Flags answers that promise returns or give personalised buy/sell advice."""
-    return SafetyFilter("advice", _advice_apply, evaluate=lambda: _flag_figures(flag_advice, "labelled answers"))
+    return SafetyFilter("advice", _advice_apply, evaluate=lambda: flag_figures(flag_advice, OUTPUT_TESTSET))
 
 
 # Figures -------------------------------------------------------------------------------------
+
 
 def _pii_figures() -> dict[str, Any]:
     """What a run's report says of the PII filter: its figures on the labelled synthetic set."""
@@ -243,12 +245,6 @@ def _pii_figures() -> dict[str, Any]:
         **masking_figures(report, "synthetic financial snippets"),
         "checksummed_recall": recall_over(report, CHECKSUMMED_KINDS),
     }
-
-
-def _flag_figures(flagger: Any, what: str) -> dict[str, Any]:
-    report = evaluate_flags(flagger, read_testset(OUTPUT_TESTSET))
-    return {"test_set": f"{report['snippets']} {what}", "recall": report["recall"], "precision": report["precision"]}
-
 
 
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from domaintune.safety import (
     Span,
     evaluate_flags,
     evaluate_masking,
+    flag_figures,
     labelled,
     masking_figures,
     merge_names,
@@ -273,10 +274,11 @@ def _dose_apply(texts: list[str]) -> FilterOutcome:
 
 def dose_filter() -> SafetyFilter:
     """Flags answers that state a specific drug dose: those need a clinician's review."""
-    return SafetyFilter("dose", _dose_apply, evaluate=lambda: _flag_figures(flag_doses, "labelled answers"))
+    return SafetyFilter("dose", _dose_apply, evaluate=lambda: flag_figures(flag_doses, OUTPUT_TESTSET))
 
 
 # Figures -------------------------------------------------------------------------------------
+
 
 def _phi_figures() -> dict[str, Any]:
     """What a run's report says of the PHI filter: its figures on the labelled synthetic set."""
@@ -285,12 +287,6 @@ def _phi_figures() -> dict[str, Any]:
         **masking_figures(report, "synthetic clinical snippets"),
         "structured_recall": recall_over(report, STRUCTURED_KINDS),
     }
-
-
-def _flag_figures(flagger: Any, what: str) -> dict[str, Any]:
-    report = evaluate_flags(flagger, read_testset(OUTPUT_TESTSET))
-    return {"test_set": f"{report['snippets']} {what}", "recall": report["recall"], "precision": report["precision"]}
-
 
 
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
