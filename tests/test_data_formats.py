@@ -533,3 +533,16 @@ def test_lenient_load_of_a_file_without_one_good_row(tmp_path: Path) -> None:
         assert len(loaded.dataset) == 0 and loaded.problem_count == 2
     finally:
         loaded.close()
+
+
+def test_jsonl_objects_gives_records_and_one_message_per_bad_line(tmp_path: Path) -> None:
+    from domaintune.datareaders import jsonl_objects
+
+    path = tmp_path / "release.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n{"a": \n[1, 2]\n{"a": "caf\xe9"}\n{"a": 2}\n')
+    records, problems = jsonl_objects(path)
+    assert records == [(f"{path}:1", {"a": 1}), (f"{path}:6", {"a": 2})]
+    assert len(problems) == 3
+    assert problems[0].startswith(f"{path}:3: invalid JSON at column")
+    assert problems[1] == f"{path}:4: is a JSON list, expected an object."
+    assert problems[2].startswith(f"{path}:5: byte") and "not UTF-8" in problems[2]

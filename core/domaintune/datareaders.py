@@ -218,6 +218,21 @@ def jsonl_rows(path: Path) -> Iterator[Row | Problem]:
             yield Problem(where, message)
 
 
+def jsonl_objects(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The objects of a JSON Lines file, each with its ``path:line``, and one message per bad
+    line (not UTF-8, invalid JSON, not an object): for a plugin reading a release format."""
+    records: list[tuple[str, dict[str, Any]]] = []
+    problems: list[str] = []
+    for item in jsonl_rows(path):
+        if isinstance(item, Problem):
+            problems.append(f"{item}.")
+        elif not isinstance(item.value, dict):
+            problems.append(f"{item.where}: is a JSON {type(item.value).__name__}, expected an object.")
+        else:
+            records.append((item.where, item.value))
+    return records, problems
+
+
 # JSON array ---------------------------------------------------------------------------------
 
 

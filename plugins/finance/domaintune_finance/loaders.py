@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import xlsx_records
+from domaintune.datareaders import jsonl_objects, xlsx_records
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
@@ -191,9 +191,8 @@ def read_fomc(path: Path) -> datasets.Dataset:
         header, rows = xlsx_records(path)
         _check_columns(path, header)
         return _fomc_rows(path, [(f"{path}: row {number}", record) for number, record in rows])
-    text = _utf8(path, path.read_bytes())
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
+        reader = csv.DictReader(io.StringIO(_utf8(path, path.read_bytes()), newline=""))
         _check_columns(path, reader.fieldnames or [])
         records = []
         start = reader.line_num + 1
@@ -201,19 +200,7 @@ def read_fomc(path: Path) -> datasets.Dataset:
             records.append((f"{path}:{start}", record))  # a quoted field may span lines
             start = reader.line_num + 1
         return _fomc_rows(path, records)
-    records, problems = [], []
-    for line_number, line in enumerate(text.split("\n"), start=1):  # never splitlines (U+2028)
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{line_number}: invalid JSON at column {exc.colno}: {exc.msg}.")
-            continue
-        if not isinstance(record, dict):
-            problems.append(f"{path}:{line_number}: is a JSON {type(record).__name__}, expected an object.")
-            continue
-        records.append((f"{path}:{line_number}", record))
+    records, problems = jsonl_objects(path)
     _raise_problems(path, problems)
     return _fomc_rows(path, records)
 

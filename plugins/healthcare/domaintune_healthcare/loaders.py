@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import xlsx_records
+from domaintune.datareaders import jsonl_objects, xlsx_records
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
@@ -75,9 +75,13 @@ def _dataset(rows: list[dict[str, str]], path: Path) -> datasets.Dataset:
     )
 
 
-def _read_text(path: Path) -> str:
+def _require_file(path: Path) -> None:
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
+
+
+def _read_text(path: Path) -> str:
+    _require_file(path)
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
@@ -163,11 +167,10 @@ def read_pubmedqa_json(path: Path) -> datasets.Dataset:
 # MeQSum --------------------------------------------------------------------------------------
 
 
-def _meqsum_rows(path: Path, records: list[tuple[int, dict[str, Any]]], where: str) -> datasets.Dataset:
-    """Rows from (line, {column: value}) records; ``where`` is "line" or "row" for messages."""
+def _meqsum_rows(path: Path, records: list[tuple[str, dict[str, Any]]]) -> datasets.Dataset:
+    """Rows from (location, {column: value}) records."""
     rows, problems = [], []
-    for line, record in records:
-        at = f"{path}:{line}" if where == "line" else f"{path}: row {line}"
+    for at, record in records:
         by_name = {str(key).strip().lower(): value for key, value in record.items() if key is not None}
         fields = {}
         for name in MEQSUM_COLUMNS:
@@ -202,38 +205,25 @@ def read_meqsum_table(path: Path) -> datasets.Dataset:
     records = []
     start = reader.line_num + 1
     for record in reader:
-        records.append((start, record))  # a quoted field may span lines: name the first
+        records.append((f"{path}:{start}", record))  # a quoted field may span lines: name the first
         start = reader.line_num + 1
-    return _meqsum_rows(path, records, "line")
+    return _meqsum_rows(path, records)
 
 
 def read_meqsum_xlsx(path: Path) -> datasets.Dataset:
     """Rows from the released workbook (first sheet, header row File/CHQ/Summary)."""
-    if not path.is_file():
-        raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
+    _require_file(path)
     header, records = xlsx_records(path)
     _check_header(path, header)
-    return _meqsum_rows(path, records, "row")
+    return _meqsum_rows(path, [(f"{path}: row {number}", record) for number, record in records])
 
 
 def read_meqsum_jsonl(path: Path) -> datasets.Dataset:
     """Rows from JSONL with one ``{"File": ..., "CHQ": ..., "Summary": ...}`` object per line."""
-    text = _read_text(path)
-    records, problems = [], []
-    for line, raw in enumerate(text.split("\n"), start=1):  # never splitlines: texts hold U+2028
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{line}: invalid JSON at column {exc.colno}: {exc.msg}.")
-            continue
-        if not isinstance(record, dict):
-            problems.append(f"{path}:{line}: is a JSON {type(record).__name__}, expected an object.")
-            continue
-        records.append((line, record))
+    _require_file(path)
+    records, problems = jsonl_objects(path)
     _raise_problems(path, problems)
-    return _meqsum_rows(path, records, "line")
+    return _meqsum_rows(path, records)
 
 
 def first_jsonl_keys(path: Path) -> set[str]:
