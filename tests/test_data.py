@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.data import MAX_REPORTED_PROBLEMS, apply_filters, read_jsonl, split_train_eval
+from domaintune.data import apply_filters, read_jsonl, split_train_eval
+from domaintune.datareaders import MAX_REPORTED_PROBLEMS
 from domaintune.errors import DataError, PluginError
 
 GOOD = {"prompt": "Is the clause an arbitration clause? Disputes go to arbitration.", "completion": "Yes"}

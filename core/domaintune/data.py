@@ -39,7 +39,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import BATCH_ROWS, Problem, Row, open_source
+from domaintune.datareaders import BATCH_ROWS, Problem, Row, open_source, problems_message
 from domaintune.domain import Message, SafetyFilter
 from domaintune.errors import DataError
 from domaintune.plugins import blame
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     import datasets
     import pyarrow as pa
 
-MAX_REPORTED_PROBLEMS = 20
 MAX_KEPT_PROBLEMS = 1000
 PEEK_ROWS = 100
 """Rows looked at to detect the shape of a JSON file (columnar formats have a schema)."""
@@ -573,13 +572,7 @@ def load(
             writer.close()
         described = f" (read as {plan.describe()})" if plan else ""
         if count and (strict or read_row is None):
-            shown = problems[:MAX_REPORTED_PROBLEMS]
-            more = count - len(shown)
-            raise RowErrors(
-                f"{count} problem(s) in {reader.source}{described}:\n  " + "\n  ".join(shown)
-                + (f"\n  ... and {more} more." if more else ""),
-                problems, count,
-            )
+            raise RowErrors(problems_message(f"{reader.source}{described}", problems, count), problems, count)
         if good == 0 and not count:
             raise DataError(f"{reader.source} has no rows; {plan.requirement if plan else 'it holds no objects'}.")
         assert plan is not None and read_row is not None

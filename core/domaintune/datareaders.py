@@ -19,9 +19,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domaintune.errors import DataError
+
+if TYPE_CHECKING:
+    import datasets
 
 MAX_ROW_BYTES = 8 * 1024 * 1024
 """A longer line is reported, not read: no real example needs 8 MiB (it is cut to max_length
@@ -216,6 +219,63 @@ def jsonl_rows(path: Path) -> Iterator[Row | Problem]:
                     "to LF, e.g. `tr '\\r' '\\n' < IN > OUT`"
                 )
             yield Problem(where, message)
+
+
+# For plugins reading a release format of their own ------------------------------------------
+
+MAX_REPORTED_PROBLEMS = 20
+"""Problems listed in one error message; the count says how many there were in all."""
+
+
+def problems_message(source: str, problems: list[str], count: int | None = None) -> str:
+    """"N problem(s) in SOURCE:" and the first problems, one a line (``count`` when more were
+    found than kept)."""
+    count = len(problems) if count is None else count
+    shown = problems[:MAX_REPORTED_PROBLEMS]
+    more = count - len(shown)
+    return (
+        f"{count} problem(s) in {source}:\n  " + "\n  ".join(shown)
+        + (f"\n  ... and {more} more." if more else "")
+    )
+
+
+def raise_problems(source: str, problems: list[str]) -> None:
+    """Every problem of a file in one DataError, so that a user fixes them all in one pass."""
+    if problems:
+        raise DataError(problems_message(source, problems))
+
+
+def require_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
+
+
+def decode_utf8(path: Path, raw: bytes) -> str:
+    """The bytes of ``path`` as text (a byte-order mark dropped), or an error naming the line."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: byte {exc.start} is not UTF-8; re-save the file as UTF-8.") from exc
+
+
+def read_utf8(path: Path) -> str:
+    require_file(path)
+    return decode_utf8(path, path.read_bytes())
+
+
+def string_dataset(
+    rows: list[dict[str, str]], source: Path, columns: tuple[str, ...] = ("prompt", "completion", "task")
+) -> datasets.Dataset:
+    """The rows a loader built, as a dataset of string columns; an error if there are none."""
+    import datasets
+
+    if not rows:
+        raise DataError(f"{source} has no rows.")
+    return datasets.Dataset.from_dict(
+        {name: [row[name] for row in rows] for name in columns},
+        features=datasets.Features({name: datasets.Value("string") for name in columns}),
+    )
 
 
 def jsonl_objects(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:

@@ -26,13 +26,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import jsonl_objects, xlsx_records
+from domaintune.datareaders import (
+    decode_utf8, jsonl_objects, raise_problems, require_file, string_dataset, xlsx_records,
+)
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
     import datasets
 
-MAX_REPORTED_PROBLEMS = 20
 
 PHRASEBANK_INSTRUCTION = (
     "Classify the sentiment of this financial news sentence from an investor's point of view. "
@@ -56,41 +57,6 @@ def fomc_prompt(sentence: str) -> str:
     return f"{FOMC_INSTRUCTION}\n\nSentence: {sentence}\nStance:"
 
 
-def _raise_problems(path: Path, problems: list[str]) -> None:
-    if problems:
-        shown = problems[:MAX_REPORTED_PROBLEMS]
-        more = len(problems) - len(shown)
-        raise DataError(
-            f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(shown)
-            + (f"\n  ... and {more} more." if more else "")
-        )
-
-
-def _dataset(rows: list[dict[str, str]], path: Path, columns: Iterable[str] = ("prompt", "completion", "task")) -> datasets.Dataset:
-    import datasets
-
-    if not rows:
-        raise DataError(f"{path} has no rows.")
-    columns = tuple(columns)
-    return datasets.Dataset.from_dict(
-        {name: [row[name] for row in rows] for name in columns},
-        features=datasets.Features({name: datasets.Value("string") for name in columns}),
-    )
-
-
-def _require_file(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
-
-
-def _utf8(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"{path}:{line}: byte {exc.start} is not UTF-8; re-save the file as UTF-8.") from exc
-
-
 # Financial PhraseBank ------------------------------------------------------------------------
 
 
@@ -103,7 +69,7 @@ def read_phrasebank(path: Path) -> datasets.Dataset:
             f"{path / (present or PHRASEBANK_FILES)[0]} (the files differ in how many annotators "
             "had to agree on the label)."
         )
-    _require_file(path)
+    require_file(path)
     raw = path.read_bytes()
     try:
         # A copy re-saved as UTF-8 decodes as UTF-8; the release bytes (ISO-8859-1) do not.
@@ -129,8 +95,8 @@ def read_phrasebank(path: Path) -> datasets.Dataset:
             )
         else:
             rows.append({"prompt": phrasebank_prompt(sentence.strip()), "completion": label, "task": ""})
-    _raise_problems(path, [f"{path}:{problem}" for problem in problems])
-    return _dataset(rows, path)
+    raise_problems(str(path), [f"{path}:{problem}" for problem in problems])
+    return string_dataset(rows, path)
 
 
 # FOMC hawkish/dovish -------------------------------------------------------------------------
@@ -168,8 +134,8 @@ def _fomc_rows(path: Path, records: list[tuple[str, dict[str, Any]]]) -> dataset
             )
             continue
         rows.append({"prompt": fomc_prompt(str(sentence).strip()), "completion": stance, "task": ""})
-    _raise_problems(path, problems)
-    return _dataset(rows, path)
+    raise_problems(str(path), problems)
+    return string_dataset(rows, path)
 
 
 def _check_columns(path: Path, header: Iterable[Any]) -> None:
@@ -185,14 +151,14 @@ def _check_columns(path: Path, header: Iterable[Any]) -> None:
 def read_fomc(path: Path) -> datasets.Dataset:
     """Rows from an FOMC file: the release ``.xlsx``, a ``.csv``, or ``.jsonl`` with
     ``sentence`` and ``label`` fields."""
-    _require_file(path)
+    require_file(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         header, rows = xlsx_records(path)
         _check_columns(path, header)
         return _fomc_rows(path, [(f"{path}: row {number}", record) for number, record in rows])
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(_utf8(path, path.read_bytes()), newline=""))
+        reader = csv.DictReader(io.StringIO(decode_utf8(path, path.read_bytes()), newline=""))
         _check_columns(path, reader.fieldnames or [])
         records = []
         start = reader.line_num + 1
@@ -201,7 +167,7 @@ def read_fomc(path: Path) -> datasets.Dataset:
             start = reader.line_num + 1
         return _fomc_rows(path, records)
     records, problems = jsonl_objects(path)
-    _raise_problems(path, problems)
+    raise_problems(str(path), problems)
     return _fomc_rows(path, records)
 
 
@@ -266,10 +232,10 @@ def read_tatqa_jsonl(
     ``answer_type`` and ``scale`` from each row's ``meta`` (empty where absent)."""
     from domaintune.data import read_data
 
-    _require_file(path)
+    require_file(path)
     dataset = read_data(path, shape=shape, column_map=column_map, domain_name=domain_name)
     metas = []
-    for line in _utf8(path, path.read_bytes()).split("\n"):  # never splitlines (U+2028)
+    for line in decode_utf8(path, path.read_bytes()).split("\n"):  # never splitlines (U+2028)
         if line.strip():
             meta = json.loads(line).get("meta")
             metas.append(meta if isinstance(meta, dict) else {})
@@ -478,7 +444,7 @@ def read_tatqa_release(
             raw = head + handle.read()
     except OSError as exc:
         raise DataError(f"Cannot read {path}: {exc.strerror or exc}; check the path and its permissions.") from exc
-    text = _utf8(path, raw)
+    text = decode_utf8(path, raw)
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -536,5 +502,5 @@ def read_tatqa_release(
                     "answer_type": row["answer_type"],
                     "scale": row["scale"],
                 })
-    _raise_problems(path, problems)
-    return _dataset(rows, path, TATQA_COLUMNS)
+    raise_problems(str(path), problems)
+    return string_dataset(rows, path, TATQA_COLUMNS)

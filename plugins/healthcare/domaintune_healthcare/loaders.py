@@ -19,13 +19,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import jsonl_objects, xlsx_records
+from domaintune.datareaders import jsonl_objects, raise_problems, read_utf8, require_file, string_dataset, xlsx_records
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
     import datasets
 
-MAX_REPORTED_PROBLEMS = 20
 
 PUBMEDQA_INSTRUCTION = (
     "Answer the biomedical research question using the abstract below. "
@@ -51,45 +50,6 @@ def meqsum_prompt(question: str) -> str:
 def _clean(text: str) -> str:
     # Workbook cells keep Windows line breaks; the JSONL prompts have plain newlines.
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _raise_problems(path: Path, problems: list[str]) -> None:
-    if problems:
-        shown = problems[:MAX_REPORTED_PROBLEMS]
-        more = len(problems) - len(shown)
-        raise DataError(
-            f"{len(problems)} problem(s) in {path}:\n  " + "\n  ".join(shown)
-            + (f"\n  ... and {more} more." if more else "")
-        )
-
-
-def _dataset(rows: list[dict[str, str]], path: Path) -> datasets.Dataset:
-    import datasets
-
-    if not rows:
-        raise DataError(f"{path} has no rows.")
-    columns = ("prompt", "completion", "task")
-    return datasets.Dataset.from_dict(
-        {name: [row[name] for row in rows] for name in columns},
-        features=datasets.Features({name: datasets.Value("string") for name in columns}),
-    )
-
-
-def _require_file(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
-
-
-def _read_text(path: Path) -> str:
-    _require_file(path)
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{path}:{line}: byte {exc.start} is not UTF-8; re-save the file as UTF-8."
-        ) from exc
 
 
 # PubMedQA ------------------------------------------------------------------------------------
@@ -131,7 +91,7 @@ def _pubmedqa_item_problems(item: Any) -> list[tuple[str, str]]:
 
 def read_pubmedqa_json(path: Path) -> datasets.Dataset:
     """Rows from a PubMedQA release file: a JSON object of PMID -> labelled item."""
-    text = _read_text(path)
+    text = read_utf8(path)
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -160,8 +120,8 @@ def read_pubmedqa_json(path: Path) -> datasets.Dataset:
                 "task": "",
             }
         )
-    _raise_problems(path, problems)
-    return _dataset(rows, path)
+    raise_problems(str(path), problems)
+    return string_dataset(rows, path)
 
 
 # MeQSum --------------------------------------------------------------------------------------
@@ -183,8 +143,8 @@ def _meqsum_rows(path: Path, records: list[tuple[str, dict[str, Any]]]) -> datas
             rows.append(
                 {"prompt": meqsum_prompt(fields["CHQ"]), "completion": _clean(fields["Summary"]), "task": ""}
             )
-    _raise_problems(path, problems)
-    return _dataset(rows, path)
+    raise_problems(str(path), problems)
+    return string_dataset(rows, path)
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -199,7 +159,7 @@ def _check_header(path: Path, header: list[str]) -> None:
 
 def read_meqsum_table(path: Path) -> datasets.Dataset:
     """Rows from MeQSum as CSV (``.csv``) or TSV (``.tsv``) with a File/CHQ/Summary header."""
-    text = _read_text(path)
+    text = read_utf8(path)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     _check_header(path, reader.fieldnames or [])
     records = []
@@ -212,7 +172,7 @@ def read_meqsum_table(path: Path) -> datasets.Dataset:
 
 def read_meqsum_xlsx(path: Path) -> datasets.Dataset:
     """Rows from the released workbook (first sheet, header row File/CHQ/Summary)."""
-    _require_file(path)
+    require_file(path)
     header, records = xlsx_records(path)
     _check_header(path, header)
     return _meqsum_rows(path, [(f"{path}: row {number}", record) for number, record in records])
@@ -220,9 +180,9 @@ def read_meqsum_xlsx(path: Path) -> datasets.Dataset:
 
 def read_meqsum_jsonl(path: Path) -> datasets.Dataset:
     """Rows from JSONL with one ``{"File": ..., "CHQ": ..., "Summary": ...}`` object per line."""
-    _require_file(path)
+    require_file(path)
     records, problems = jsonl_objects(path)
-    _raise_problems(path, problems)
+    raise_problems(str(path), problems)
     return _meqsum_rows(path, records)
 
 

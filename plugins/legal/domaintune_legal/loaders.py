@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from domaintune.datareaders import raise_problems
 from domaintune.errors import DataError
 from domaintune.tasks import matches_tasks
 
 if TYPE_CHECKING:
     import datasets
 
-MAX_REPORTED_PROBLEMS = 20
 MAX_HINTED_LABELS = 10
 BASE_PROMPT = "base_prompt.txt"
 SPLITS = ("train.tsv", "test.tsv")
@@ -122,16 +122,6 @@ def build_prompt(template: PromptTemplate, fields: dict[str, str], labels: Itera
 def _clean(value: str) -> str:
     # The TSVs quote some texts twice; after CSV unquoting ""x"" is left: make it "x".
     return value.replace('""', '"').strip()
-
-
-def _raise_problems(problems: list[str]) -> None:
-    if problems:
-        shown = problems[:MAX_REPORTED_PROBLEMS]
-        more = len(problems) - len(shown)
-        raise DataError(
-            f"{len(problems)} problem(s) in LegalBench data:\n  " + "\n  ".join(shown)
-            + (f"\n  ... and {more} more." if more else "")
-        )
 
 
 @dataclass
@@ -255,7 +245,7 @@ def read_legalbench(
             columns["prompt"].append(build_prompt(template, row.fields, labels, few_shot))
             columns["completion"].append(row.answer)
             columns["task"].append(task.name)
-    _raise_problems(problems)
+    raise_problems("LegalBench data", problems)
     if not columns["prompt"]:
         raise DataError(f"{source} has no LegalBench rows.")
     return datasets.Dataset.from_dict(
