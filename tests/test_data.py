@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.data import apply_filters, read_jsonl, split_train_eval
+from domaintune.data import apply_filters, cap_rows_per_task, read_jsonl, split_train_eval
 from domaintune.datareaders import MAX_REPORTED_PROBLEMS
 from domaintune.errors import DataError, PluginError
 
@@ -135,7 +135,7 @@ def test_rewritten_file_is_read_again(tmp_path: Path) -> None:
 def rows_dataset(rows: list[dict[str, str]]):  # noqa: ANN201
     import datasets
 
-    return datasets.Dataset.from_list([{**row, "task": ""} for row in rows])
+    return datasets.Dataset.from_list([{**row, "task": row.get("task", "")} for row in rows])
 
 
 def test_apply_filters_counts_changed_and_dropped_rows(redact_filter: SafetyFilter) -> None:
@@ -304,3 +304,42 @@ def test_filters_see_every_message_and_rebuild_prompt_and_completion(
     assert row["messages"][0]["content"] == "Reply to [EMAIL]'s team."
     assert row["prompt"] == "User: Hi\n\nAssistant: Hello\n\nUser: Mail [EMAIL]?"
     assert row["completion"] == "Yes, [EMAIL]."
+
+
+def tasks_dataset(sizes: dict[str, tuple[int, int]]):  # noqa: ANN201
+    """Rows of several tasks: task -> (Yes rows, No rows)."""
+    rows = [
+        {"prompt": f"{task} clause {label} {i}", "completion": label, "task": task}
+        for task, (yes, no) in sizes.items()
+        for label, n in (("Yes", yes), ("No", no))
+        for i in range(n)
+    ]
+    return rows_dataset(rows)
+
+
+def test_multi_task_split_holds_out_as_many_rows_of_each_task() -> None:
+    # Proportional shares would give the big task 18 of 20 rows and the small ones 1 each.
+    dataset = tasks_dataset({"big": (90, 90), "mid": (6, 4), "small": (5, 5)})
+    train, held = split_train_eval(dataset, 21, seed=0, stratify=True)
+    # 7 each, but a task keeps at least half of its rows for training: the big one takes the rest.
+    assert Counter(held["task"]) == {"big": 11, "mid": 5, "small": 5}
+    assert Counter(zip(held["task"], held["completion"]))[("small", "Yes")] in (2, 3)
+    assert len(train) == len(dataset) - 21
+
+
+def test_multi_task_split_shares_rows_equally() -> None:
+    dataset = tasks_dataset({"a": (50, 50), "b": (10, 30), "c": (20, 20)})
+    _, held = split_train_eval(dataset, 12, seed=1, stratify=True)
+    assert Counter(held["task"]) == {"a": 4, "b": 4, "c": 4}
+    assert Counter(zip(held["task"], held["completion"]))[("b", "No")] == 3  # b's 1:3 balance
+
+
+def test_cap_rows_per_task_keeps_each_tasks_label_balance() -> None:
+    dataset = tasks_dataset({"big": (300, 100), "small": (5, 7)})
+    capped = cap_rows_per_task(dataset, 40, seed=0)
+    counts = Counter(zip(capped["task"], capped["completion"]))
+    assert counts == {("big", "Yes"): 30, ("big", "No"): 10, ("small", "Yes"): 5, ("small", "No"): 7}
+    again = cap_rows_per_task(dataset, 40, seed=0)
+    assert list(again["prompt"]) == list(capped["prompt"])
+    assert list(cap_rows_per_task(dataset, 40, seed=1)["prompt"]) != list(capped["prompt"])
+    assert len(cap_rows_per_task(dataset, 400, seed=0)) == len(dataset)

@@ -29,7 +29,7 @@ def run(run_dir: Path, tiny_model: str, nproc: int) -> dict:
 def test_two_processes_give_the_loss_curve_of_one(tmp_path: Path, tiny_model: str) -> None:
     # The same global batch of 8 rows: 8 on one process, 4 on each of two.
     (tmp_path / "settings.yaml").write_text(
-        "logging_steps: 1\nlearning_rate: 0.005\ngradient_accumulation: 1\n", encoding="utf-8"
+        "epochs: 1\nlogging_steps: 1\nlearning_rate: 0.005\ngradient_accumulation: 1\n", encoding="utf-8"
     )
     one, two = run(tmp_path / "one", tiny_model, 1), run(tmp_path / "two", tiny_model, 2)
 

@@ -28,7 +28,7 @@ def write_rows(path: Path, answers: list[str]) -> Path:
         ("finance", ["12.5", "3 million", "neutral"], "finance"),
         ("healthcare", ["yes", "no", "maybe"], "healthcare"),
         ("healthcare", ["What are the side effects of statins?", "How is gout treated?"], "healthcare-summary"),
-        # legal has no variants: free-text answers stay legal (and class_labels says why later).
+        # Free-text answers stay legal (and class_labels says why later).
         ("legal", ["Yes", "Perhaps"], "legal"),
     ],
 )
@@ -37,6 +37,29 @@ def test_the_answers_in_the_data_choose_the_variant(
 ) -> None:
     source = write_rows(tmp_path / "rows.jsonl", answers)
     assert domain_for_data(get_domain(domain), source).name == expected
+
+
+def write_task_rows(path: Path, tasks: list[str]) -> Path:
+    rows = [{"prompt": f"Clause {i}.", "completion": "Yes" if i % 2 else "No", "meta": {"task": t}} for i, t in enumerate(tasks)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("tasks", "expected"),
+    [
+        (["CUAD_Audit Rights", "CUAD_Insurance"], "legal-cuad"),
+        # One row outside the variant's tasks: the legal domain itself.
+        (["CUAD_Audit Rights", "overruling"], "legal"),
+        (["overruling", "overruling"], "legal"),
+    ],
+)
+def test_the_tasks_in_the_data_choose_the_variant(tmp_path: Path, tasks: list[str], expected: str) -> None:
+    source = write_task_rows(tmp_path / "rows.jsonl", tasks)
+    chosen = domain_for_data(get_domain("legal"), source)
+    assert chosen.name == expected
+    if expected == "legal-cuad":
+        assert chosen.defaults["max_rows_per_task"] == 150
 
 
 def test_no_data_keeps_the_domain() -> None:
@@ -51,5 +74,22 @@ def test_cli_says_which_domain_runs_and_uses_its_metrics(tmp_path: Path) -> None
         cli, ["--domain", "finance", "--data", str(source), "--fail-under", "tatqa_f1=0.5"]
     )
     assert result.exit_code != 0
-    assert "fit domain 'finance-sentiment'" in result.output
+    assert "fits domain 'finance-sentiment'" in result.output
     assert "tatqa_f1" in result.output and "accuracy" in result.output
+
+
+def test_cuad_variant_caps_training_rows_per_task_and_holds_out_each_task_equally(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from domaintune.config import build_config
+    from domaintune.run import prepare_data
+
+    tasks = ["CUAD_Audit Rights"] * 400 + ["CUAD_Insurance"] * 60 + ["CUAD_Price Restrictions"] * 40
+    source = write_task_rows(tmp_path / "cuad.jsonl", tasks)
+    domain = domain_for_data(get_domain("legal"), source)
+    config = build_config(dict(domain.defaults), {}, {"domain": domain.name, "data": str(source), "eval_rows": 30})
+    train_set, eval_set, info = prepare_data(domain, config)
+    assert Counter(eval_set["task"]) == {"CUAD_Audit Rights": 10, "CUAD_Insurance": 10, "CUAD_Price Restrictions": 10}
+    assert Counter(train_set["task"]) == {"CUAD_Audit Rights": 150, "CUAD_Insurance": 50, "CUAD_Price Restrictions": 30}
+    assert not set(train_set["prompt"]) & set(eval_set["prompt"])
+    assert info["train_rows"] == 230 and info["max_rows_per_task"] == 150

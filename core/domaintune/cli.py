@@ -40,6 +40,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--epochs", {"type": float, "help": "Passes over the training data."}),
     ("--time-budget-minutes", {"type": float, "help": "Stop training after this many minutes."}),
     ("--max-train-rows", {"type": int, "help": "Train on at most this many rows."}),
+    ("--max-rows-per-task", {"type": int, "help": "In a multi-task set, train on at most this many rows of each task."}),
     ("--eval-rows", {"type": int, "help": "Rows held out (or kept) for scoring."}),
     ("--batch-size", {"type": int, "help": "Rows per forward pass (over all processes)."}),
     ("--gradient-accumulation", {"type": int, "help": "Forward passes per optimizer step."}),
@@ -158,7 +159,7 @@ def _run(config_file: Path | None, options: dict[str, Any]) -> None:
         )
         if domain.name != domain_name:
             stderr.print(
-                f"[bold cyan]>[/] The answers in {escape(str(given['data']))} fit domain "
+                f"[bold cyan]>[/] The data in {escape(str(given['data']))} fits domain "
                 f"{domain.name!r} ({escape(domain.description)}): running that one.",
                 emoji=False,
             )

@@ -60,8 +60,13 @@ class RunConfig:
     max_length: int = 256
     """Tokens per example; longer prompts lose their middle, keeping instruction and question."""
     max_train_rows: int | None = None
+    max_rows_per_task: int | None = None
+    """In a multi-task set, train on at most this many rows of each task (each task's label
+    balance kept), so that a few large tasks do not take most of the steps: T5's
+    examples-proportional mixing with a limit, for a score macro-averaged over tasks."""
     eval_rows: int = 200
-    """Rows held out for scoring when no eval split exists; also the cap on a given eval set."""
+    """Rows held out for scoring when no eval split exists (shared equally by the tasks of a
+    multi-task set, whose headline is the mean over tasks); also the cap on a given eval set."""
     eval_batch_size: int = 8
     """Rows per scoring pass. With the shared prefix cached, 8 scored fastest on 2 cores
     (bench/eval_throughput.py: 34.7 rows/s at 8, 30.7 at 16, 26.1 at 32, 26.6 at 4)."""
@@ -95,7 +100,7 @@ class RunConfig:
 
 _POSITIVE = {
     "lora_r", "lora_alpha", "learning_rate", "epochs", "time_budget_minutes", "batch_size",
-    "gradient_accumulation", "max_length", "max_train_rows", "eval_rows", "eval_batch_size",
+    "gradient_accumulation", "max_length", "max_train_rows", "max_rows_per_task", "eval_rows", "eval_batch_size",
     "logging_steps", "save_steps", "early_stopping_patience", "early_stopping_rows",
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}

@@ -757,24 +757,7 @@ def split_indices(
     rng = random.Random(seed)
     indices = list(range(len(dataset)))
     if stratify:
-        # Strata are labels, or (task, label) pairs in a multi-task set, so that every task
-        # keeps its own label balance in the held-out rows.
-        tasks = dataset["task"] if "task" in dataset.column_names else [""] * len(dataset)
-        strata: dict[tuple[str, str], list[int]] = {}
-        for index, (task, label) in enumerate(zip(tasks, dataset["completion"])):
-            strata.setdefault((str(task), label.strip()), []).append(index)
-        # Largest-remainder rounding: the shares add up to exactly eval_rows.
-        quotas = {key: eval_rows * len(m) / len(dataset) for key, m in strata.items()}
-        sizes = {key: int(quota) for key, quota in quotas.items()}
-        leftover = eval_rows - sum(sizes.values())
-        for key in sorted(quotas, key=lambda k: (sizes[k] - quotas[k], k))[:leftover]:
-            sizes[key] += 1
-        held_out: list[int] = []
-        for key in sorted(strata):
-            members = strata[key]
-            rng.shuffle(members)
-            held_out.extend(members[: sizes[key]])
-        rng.shuffle(held_out)
+        held_out = _stratified_eval_pick(dataset, eval_rows, rng)
     else:
         rng.shuffle(indices)
         held_out = indices[:eval_rows]
@@ -787,13 +770,85 @@ def split_indices(
     return kept, sorted(held_out), len(train) - len(kept)
 
 
+def _largest_remainder(total: int, quotas: dict[Any, float]) -> dict[Any, int]:
+    """Whole shares of ``total`` proportional to ``quotas`` that add up to exactly ``total``."""
+    scale = sum(quotas.values())
+    exact = {key: total * quota / scale for key, quota in quotas.items()}
+    sizes = {key: int(share) for key, share in exact.items()}
+    for key in sorted(exact, key=lambda k: (sizes[k] - exact[k], str(k)))[: total - sum(sizes.values())]:
+        sizes[key] += 1
+    return sizes
+
+
+def _equal_task_sizes(members: dict[str, int], rows: int) -> dict[str, int]:
+    """The same number of rows from every task; a task that can give fewer (``members``)
+    gives what it can and the others share the rest."""
+    sizes: dict[str, int] = {}
+    open_tasks = dict(members)
+    while open_tasks:
+        share = _largest_remainder(rows - sum(sizes.values()), {task: 1.0 for task in open_tasks})
+        short = {task: n for task, n in open_tasks.items() if n < share[task]}
+        if not short:
+            sizes.update(share)
+            break
+        sizes.update(short)
+        for task in short:
+            del open_tasks[task]
+    return sizes
+
+
+def _strata(dataset: datasets.Dataset) -> dict[str, dict[str, list[int]]]:
+    """Row indices by task (one "" task when rows have none), then by label."""
+    tasks = dataset["task"] if "task" in dataset.column_names else [""] * len(dataset)
+    strata: dict[str, dict[str, list[int]]] = {}
+    for index, (task, label) in enumerate(zip(tasks, dataset["completion"])):
+        strata.setdefault(str(task), {}).setdefault(label.strip(), []).append(index)
+    return strata
+
+
+def _pick(strata: dict[str, dict[str, list[int]]], task_sizes: dict[str, int], rng: random.Random) -> list[int]:
+    """``task_sizes[task]`` random indices of each task, keeping its label shares."""
+    picked: list[int] = []
+    for task in sorted(strata):
+        by_label = strata[task]
+        shares = _largest_remainder(task_sizes[task], {label: float(len(m)) for label, m in by_label.items()})
+        for label in sorted(by_label):
+            members = by_label[label]
+            rng.shuffle(members)
+            picked.extend(members[: shares[label]])
+    rng.shuffle(picked)
+    return picked
+
+
+def _stratified_eval_pick(dataset: datasets.Dataset, rows: int, rng: random.Random) -> list[int]:
+    """``rows`` indices that keep each label's share within each task, every task of a
+    multi-task set giving the same number, so that each task's score (and their mean,
+    LegalBench's headline) rests on as many rows as the others'."""
+    strata = _strata(dataset)
+    members = {task: sum(len(m) for m in labels.values()) for task, labels in strata.items()}
+    if len(members) > 1:  # every task keeps at least half of its rows for training
+        members = {task: n // 2 for task, n in members.items()}
+    return _pick(strata, _equal_task_sizes(members, rows), rng)
+
+
+def cap_rows_per_task(dataset: datasets.Dataset, limit: int, seed: int) -> datasets.Dataset:
+    """At most ``limit`` rows of each task, each task's label shares kept (seeded)."""
+    if "task" not in dataset.column_names:
+        return dataset
+    strata = _strata(dataset)
+    members = {task: sum(len(m) for m in labels.values()) for task, labels in strata.items()}
+    if max(members.values()) <= limit:
+        return dataset
+    return dataset.select(_pick(strata, {task: min(limit, n) for task, n in members.items()}, random.Random(seed)))
+
+
 def split_train_eval(
     dataset: datasets.Dataset, eval_rows: int, seed: int, stratify: bool
 ) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Hold out ``eval_rows`` rows deterministically, stratified by label when asked.
 
-    Stratification keeps each label's share (each task's, in a multi-task set) in the
-    held-out rows (within rounding), so that a
+    Stratification keeps each label's share (each task's, in a multi-task set, where every
+    task gives the same number of rows) in the held-out rows (within rounding), so that a
     small eval set still shows every label. Train rows whose prompt is also held out (exact
     or normalized duplicates) are left out of training, so the scores are not inflated.
     """

@@ -45,6 +45,11 @@ class Domain:
     FILE's answers fit them better: a classification variant when every answer is one of its
     labels, a generation variant when the answers are not this domain's labels. So ``tune
     --domain finance --data phrasebank.jsonl`` runs the finance pack's sentiment task."""
+    tasks: str = ""
+    """Comma-separated task-name patterns (``--task``'s syntax, e.g. ``"CUAD_*"``) for a
+    variant: it takes over when every row of the data has a task that matches, and its answers
+    are among its labels. So ``--domain legal --data cuad.jsonl`` gets the defaults that suit
+    38 contract tasks."""
 
 
 @dataclass(frozen=True)

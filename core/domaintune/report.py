@@ -17,7 +17,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Model: {summary['model']}",
         f"- Task: {summary['task_type']}"
         + (f" over labels {', '.join(summary['labels'])}" if summary["labels"] else ""),
-        f"- Train data: {data['train_source']} ({data['train_rows']} rows)",
+        f"- Train data: {data['train_source']} ({data['train_rows']} rows"
+        + (f", at most {data['max_rows_per_task']} per task)" if data.get("max_rows_per_task") else ")"),
         f"- Eval data: {data['eval_source']} ({data['eval_rows']} rows)",
         "",
         "## Held-out metrics",

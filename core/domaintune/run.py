@@ -19,7 +19,7 @@ from domaintune import __version__
 from domaintune.canary_probe import PlantedRows, probe_planted
 from domaintune.comparison import flipped_rows, paired_bootstrap
 from domaintune.config import RunConfig
-from domaintune.data import FilterReport, apply_filters, split_train_eval
+from domaintune.data import FilterReport, apply_filters, cap_rows_per_task, split_train_eval
 from domaintune.domain import Domain, Metric
 from domaintune.errors import ConfigError, DataError, PluginError
 from domaintune.evaluation import (
@@ -35,7 +35,7 @@ from domaintune.metrics import majority_baseline
 from domaintune.plugins import blame, call_hook, collect, get_domain, wrap_callable
 from domaintune.report import render_html, render_markdown, render_model_card
 from domaintune.safety import leaked_canaries, make_canaries, plant_canaries
-from domaintune.tasks import select_tasks
+from domaintune.tasks import matches_tasks, select_tasks
 
 if TYPE_CHECKING:
     import datasets
@@ -92,16 +92,27 @@ def load_source(
 def domain_for_data(
     domain: Domain, source: str | Path | None, column_map: dict[str, str] | None = None, shape: str = "auto"
 ) -> Domain:
-    """The domain that fits the answers in ``source``: ``domain`` itself, or one of its
-    ``variants`` (see `Domain.variants`). Reads ``source`` only when the domain has variants."""
+    """The domain that fits ``source``: a variant whose ``tasks`` match every row's task, else
+    the one its answers fit: ``domain`` itself or one of its ``variants`` (see
+    `Domain.variants`). Reads ``source`` only when the domain has variants."""
     if not domain.variants or source is None:
         return domain
-    answers = {answer.strip() for answer in load_source(domain, source, column_map, shape).unique("completion")}
-    if domain.task_type == "classification" and answers <= set(domain.labels):
-        return domain
+    try:
+        rows = load_source(domain, source, column_map, shape)
+    except DataError:
+        return domain  # loading it again reports the error, after the config is checked
+    answers = {answer.strip() for answer in rows.unique("completion")}
+    tasks = set(rows.unique("task")) if "task" in rows.column_names else set()
     variants = [get_domain(name) for name in domain.variants]
     for variant in variants:
-        if variant.task_type == "classification" and answers <= set(variant.labels):
+        if tasks and variant.tasks and answers <= set(variant.labels) and all(
+            matches_tasks(str(task), variant.tasks) for task in tasks
+        ):
+            return variant
+    if domain.task_type == "classification" and answers <= set(domain.labels):
+        return domain
+    for variant in variants:
+        if not variant.tasks and variant.task_type == "classification" and answers <= set(variant.labels):
             return variant
     if domain.task_type == "generation":
         return domain
@@ -220,12 +231,15 @@ def prepare_data(
         eval_set, eval_filtered = apply_filters(eval_set, filters)
         if len(eval_set) > config.eval_rows:
             eval_set = eval_set.shuffle(seed=config.seed).select(range(config.eval_rows))
+    if config.max_rows_per_task:
+        train_set = cap_rows_per_task(train_set, config.max_rows_per_task, config.seed)
     if config.max_train_rows and len(train_set) > config.max_train_rows:
         train_set = train_set.shuffle(seed=config.seed).select(range(config.max_train_rows))
     info = {
         "train_source": str(train_source),
         "eval_source": str(eval_source) if eval_source else f"held out from {train_source}",
         "train_rows": len(train_set),
+        "max_rows_per_task": config.max_rows_per_task,
         "eval_rows": len(eval_set),
         "safety_filters": [f.name for f in filters],
         "train_filter": train_filtered.as_dict(),
