@@ -142,3 +142,28 @@ def test_early_stopping_stops_a_diverging_run_and_keeps_its_best_checkpoint(
     assert not unstopped.stopped_early and unstopped.best_eval_loss is None
     assert unstopped.steps == 11  # 41 rows, none held out, at 4 rows a step
     assert not any("eval_loss" in entry for entry in unstopped.log_history)
+
+
+def test_learning_rate_stays_at_its_peak_until_the_decay_fraction() -> None:
+    from domaintune.train import WallClockBudget, warmup_stable_decay
+
+    def rates(decay_fraction: float, budget: WallClockBudget) -> list[float]:
+        parameter = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([parameter], lr=1.0)
+        scheduler = warmup_stable_decay(optimizer, 100, 0, budget, decay_fraction)
+        seen = []
+        for _ in range(100):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return seen
+
+    no_budget = WallClockBudget(None)
+    linear, stable = rates(1.0, no_budget), rates(0.3, no_budget)
+    assert linear[50] == pytest.approx(0.5) and linear[85] == pytest.approx(0.15)
+    assert stable[50] == stable[69] == 1.0
+    assert stable[85] == pytest.approx(0.5) and stable[99] == pytest.approx(1 / 30)
+    # A time budget 90% used puts the run 90% through, whatever the step.
+    spent = WallClockBudget(60.0)
+    spent.fraction_used = 0.9
+    assert rates(0.3, spent)[10] == pytest.approx(1 / 3)

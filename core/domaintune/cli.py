@@ -45,6 +45,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--batch-size", {"type": int, "help": "Rows per forward pass (over all processes)."}),
     ("--gradient-accumulation", {"type": int, "help": "Forward passes per optimizer step."}),
     ("--learning-rate", {"type": float, "help": "Peak learning rate."}),
+    ("--decay-fraction", {"type": float, "help": "Last share of the run over which the learning rate falls to zero (1.0: from the end of warmup; 0.3: warmup-stable-decay)."}),
     ("--early-stopping-patience", {"type": int, "metavar": "N",
                                    "help": "Stop when the loss on rows held out from training has not improved for N evaluations (one every save_steps steps); keep the best checkpoint."}),
     ("--max-length", {"type": int, "help": "Tokens per example."}),

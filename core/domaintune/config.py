@@ -71,6 +71,10 @@ class RunConfig:
     """Rows per scoring pass. With the shared prefix cached, 8 scored fastest on 2 cores
     (bench/eval_throughput.py: 34.7 rows/s at 8, 30.7 at 16, 26.1 at 32, 26.6 at 4)."""
     warmup_ratio: float = 0.05
+    decay_fraction: float = 1.0
+    """The last share of the run (of its steps, or of its time budget) over which the learning
+    rate falls linearly to zero; before it, after warmup, it stays at its peak. 1.0 decays from
+    the end of warmup on; 0.3 is a warmup-stable-decay schedule."""
     seed: int = 0
     canaries: int = 0
     """Plant this many unique fake identifiers (SSN, phone, e-mail) in training prompts before
@@ -199,6 +203,8 @@ def build_config(*layers: Mapping[str, Any]) -> RunConfig:
                 error = f"{name}: must be 0 or more (got {value})"
             elif name in _FRACTIONS and not 0 <= value < 1:
                 error = f"{name}: must be at least 0 and below 1 (got {value})"
+            elif name == "decay_fraction" and not 0 < value <= 1:
+                error = f"{name}: must be above 0 and at most 1 (got {value})"
         if error:
             errors.append(error)
         else:

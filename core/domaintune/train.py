@@ -189,16 +189,22 @@ class WallClockBudget(TrainerCallback):
         return control
 
 
-def _warmup_then_linear_decay(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, budget: WallClockBudget
+def warmup_stable_decay(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int,
+    budget: WallClockBudget,
+    decay_fraction: float = 1.0,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup, then linear decay to zero by the last step or by the end of the time
+    """Linear warmup, the peak learning rate, then linear decay to zero over the last
+    ``decay_fraction`` of the run, which ends at the last step or at the end of the time
     budget, whichever comes first: a budget-capped run still ends at a low learning rate."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / (warmup_steps + 1)
-        return max(0.0, 1.0 - max(step / max(total_steps, 1), budget.fraction_used))
+        progress = max(step / max(total_steps, 1), budget.fraction_used)
+        return max(0.0, min(1.0, (1.0 - progress) / decay_fraction))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -382,7 +388,7 @@ def train(
         )
         optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
         warmup = int(total_steps * config.warmup_ratio)
-        scheduler = _warmup_then_linear_decay(optimizer, total_steps, warmup, budget)
+        scheduler = warmup_stable_decay(optimizer, total_steps, warmup, budget, config.decay_fraction)
         callbacks: list[TrainerCallback] = [budget, MarkCompleteCheckpoints()]
         if config.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
