@@ -806,6 +806,10 @@ def _strata(dataset: datasets.Dataset) -> dict[str, dict[str, list[int]]]:
     return strata
 
 
+def _task_counts(strata: dict[str, dict[str, list[int]]]) -> dict[str, int]:
+    return {task: sum(len(m) for m in by_label.values()) for task, by_label in strata.items()}
+
+
 def _pick(strata: dict[str, dict[str, list[int]]], task_sizes: dict[str, int], rng: random.Random) -> list[int]:
     """``task_sizes[task]`` random indices of each task, keeping its label shares."""
     picked: list[int] = []
@@ -825,7 +829,7 @@ def _stratified_eval_pick(dataset: datasets.Dataset, rows: int, rng: random.Rand
     multi-task set giving the same number, so that each task's score (and their mean,
     LegalBench's headline) rests on as many rows as the others'."""
     strata = _strata(dataset)
-    members = {task: sum(len(m) for m in labels.values()) for task, labels in strata.items()}
+    members = _task_counts(strata)
     if len(members) > 1:  # every task keeps at least half of its rows for training
         members = {task: n // 2 for task, n in members.items()}
     return _pick(strata, _equal_task_sizes(members, rows), rng)
@@ -836,7 +840,7 @@ def cap_rows_per_task(dataset: datasets.Dataset, limit: int, seed: int) -> datas
     if "task" not in dataset.column_names:
         return dataset
     strata = _strata(dataset)
-    members = {task: sum(len(m) for m in labels.values()) for task, labels in strata.items()}
+    members = _task_counts(strata)
     if max(members.values()) <= limit:
         return dataset
     return dataset.select(_pick(strata, {task: min(limit, n) for task, n in members.items()}, random.Random(seed)))
