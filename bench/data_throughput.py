@@ -55,7 +55,7 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
 
 
 def tokenizer_of_default_model() -> Any:
-    from domaintune import datacheck
+    from domaintune.data import check as datacheck
 
     class Quiet:
         problems: list[str] = []
@@ -76,9 +76,9 @@ def cpu_seconds() -> float:
 
 def ours(path: Path, tokenizer: Any, max_length: int, parallel: bool) -> tuple[float, float, int, float]:
     """Seconds to load and check, seconds to format and tokenize, rows, CPU seconds."""
-    from domaintune.data import map_workers, read_data
+    from domaintune.data.encoding import encode_for_training
+    from domaintune.data.loading import map_workers, read_data
     from domaintune.default_plugins.formatting import make_formatter
-    from domaintune.encoding import encode_for_training
     from domaintune.plugins import get_domain
 
     formatter = make_formatter(get_domain("legal"))
@@ -144,7 +144,7 @@ def main() -> None:
 
         datasets.disable_progress_bars()
         datasets.config.HF_DATASETS_CACHE = Path(os.environ["HF_DATASETS_CACHE"])
-        from domaintune.data import map_workers
+        from domaintune.data.loading import map_workers
 
         data = root / "rows.jsonl"
         generate(data, args.rows)

@@ -69,12 +69,11 @@ def main() -> None:
     import torch
     import transformers
     from datasets import Dataset
-
     from domaintune.default_plugins.formatting import make_formatter
-    from domaintune.evaluation import render_eval_set, score_labels
+    from domaintune.evaluation.scoring import render_eval_set, score_labels
     from domaintune.model import default_model_path, load_model, load_tokenizer
     from domaintune.plugins import get_domain
-    from domaintune.train import use_bf16
+    from domaintune.training.train import use_bf16
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

@@ -96,7 +96,7 @@ def parse_args() -> argparse.Namespace:
 def scored_prompt_texts(prompts: list[str], tokenizer: Any, max_length: int, labels: list[str]) -> tuple[list[str], int]:
     """The text of the tokens domaintune scores for each prompt (its middle cut where too long),
     and how many prompts were cut."""
-    from domaintune.encoding import cut_middle, tokenize_texts
+    from domaintune.data.encoding import cut_middle, tokenize_texts
 
     budget = max_length - max(len(ids) for ids in tokenize_texts(tokenizer, labels))
     texts, cut = [], 0
@@ -134,7 +134,7 @@ def write_task(folder: Path, texts: list[str], targets: list[int], labels: list[
 def token_mismatches(lm: Any, texts: list[str], tokenizer: Any, labels: list[str]) -> int:
     """(row, label) pairs where lm-eval's context + continuation tokens differ from
     domaintune's prompt + label tokens."""
-    from domaintune.encoding import tokenize_texts
+    from domaintune.data.encoding import tokenize_texts
 
     label_ids = tokenize_texts(tokenizer, labels)
     mismatches = 0
@@ -148,19 +148,18 @@ def token_mismatches(lm: Any, texts: list[str], tokenizer: Any, labels: list[str
 def main() -> None:
     args = parse_args()
     import datasets
+    import lm_eval
     import torch
     import transformers
-
-    import lm_eval
-    from lm_eval.api.registry import get_model
-    from lm_eval.tasks import TaskManager
-
     from domaintune.config import build_config
-    from domaintune.evaluation import predict, render_eval_set
+    from domaintune.data.prepare import prepare_data
+    from domaintune.evaluation.heldout import class_labels
+    from domaintune.evaluation.scoring import predict, render_eval_set
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.plugins import call_hook, get_domain
-    from domaintune.run import class_labels, prepare_data
-    from domaintune.train import cast_frozen_weights
+    from domaintune.training.train import cast_frozen_weights
+    from lm_eval.api.registry import get_model
+    from lm_eval.tasks import TaskManager
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

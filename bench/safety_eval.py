@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from domaintune.plugins import collect, get_domain
-from domaintune.safety import canary_check, read_testset, strip_examples
+from domaintune.safety.masking import canary_check, read_testset, strip_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAINS = ("healthcare", "finance", "legal")

@@ -81,7 +81,6 @@ def load_rows(args: argparse.Namespace) -> tuple[list[dict[str, str]], list[dict
 def load_pieces(args: argparse.Namespace) -> dict[str, Any]:
     """Model, tokenizer, formatter and rows, loaded the same way for every setup."""
     import transformers
-
     from domaintune.default_plugins.formatting import make_formatter
     from domaintune.model import default_model_path, load_model, load_tokenizer
     from domaintune.plugins import get_domain
@@ -115,8 +114,7 @@ def heldout_loss(
     """Mean cross-entropy over the answer tokens of the held-out rows (and over the label's
     first token alone: the end tokens are near-free and flatter the full figure)."""
     import torch
-
-    from domaintune.encoding import IGNORE_INDEX, encode_for_training
+    from domaintune.data.encoding import IGNORE_INDEX, encode_for_training
 
     encoded = encode_for_training(conversations(formatter, rows), tokenizer, max_length)
     total = label_total = 0.0
@@ -275,10 +273,14 @@ def setup_trl(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) -
 def setup_ours(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """(c) and (d): domaintune's own pieces; under torchrun each rank runs this."""
     import datasets
-
     from domaintune.config import RunConfig
-    from domaintune.distributed import start_processes
-    from domaintune.train import prepare_model, tokenize_dataset, train, use_bf16
+    from domaintune.training.distributed import start_processes
+    from domaintune.training.train import (
+        prepare_model,
+        tokenize_dataset,
+        train,
+        use_bf16,
+    )
 
     processes = start_processes()
     config = RunConfig(

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl
-from domaintune import plugins
+from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl, plugins
 from domaintune.testing import build_tiny_model
 
 # The tests never need the network; fail fast instead of waiting for a timeout.

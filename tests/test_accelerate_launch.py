@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from domaintune.plugins import LOAD_PLUGINS_ENV
 
 ACCELERATE_TWO_PROCESSES = [

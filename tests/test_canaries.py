@@ -6,8 +6,9 @@ from pathlib import Path
 
 from domaintune import Domain
 from domaintune.config import build_config
+from domaintune.data.prepare import prepare_data
 from domaintune.plugins import get_domain
-from domaintune.run import prepare_data, run_job
+from domaintune.run import run_job
 
 
 def test_legal_filters_remove_every_planted_canary() -> None:

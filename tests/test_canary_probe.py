@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 import torch
-
-from domaintune.canary_probe import (
+from domaintune.data.encoding import tokenize_texts
+from domaintune.domain import Batch, Message
+from domaintune.evaluation.scoring import generate_answers
+from domaintune.model import load_model, load_tokenizer
+from domaintune.safety.canary_probe import (
     CanaryProbe,
     PlantedRows,
     canary_contexts,
@@ -18,11 +21,7 @@ from domaintune.canary_probe import (
     probe_planted,
     render_training_texts,
 )
-from domaintune.domain import Batch, Message
-from domaintune.encoding import tokenize_texts
-from domaintune.evaluation import generate_answers
-from domaintune.model import load_model, load_tokenizer
-from domaintune.safety import Canary, make_canaries, plant_canaries
+from domaintune.safety.masking import Canary, make_canaries, plant_canaries
 
 SYSTEM = "Answer with exactly one word."
 PROMPTS = [

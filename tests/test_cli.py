@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import domaintune.files
 import pytest
 from click.testing import CliRunner
-
-import domaintune.files
 from domaintune import Domain
 from domaintune.cli import cli
 from domaintune.plugins import LOAD_PLUGINS_ENV

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from domaintune import Domain
 from domaintune.cli import cli
 from domaintune.config import RunConfig, build_config, read_config_file

@@ -12,10 +12,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.data import apply_filters, cap_rows_per_task, read_jsonl, split_train_eval
-from domaintune.datareaders import MAX_REPORTED_PROBLEMS
+from domaintune.data.loading import (
+    apply_filters,
+    cap_rows_per_task,
+    read_jsonl,
+    split_train_eval,
+)
+from domaintune.data.readers import MAX_REPORTED_PROBLEMS
 from domaintune.errors import DataError, PluginError
 
 GOOD = {"prompt": "Is the clause an arbitration clause? Disputes go to arbitration.", "completion": "Yes"}
@@ -280,7 +284,7 @@ def test_split_leaves_out_train_rows_whose_prompt_is_held_out() -> None:
 def test_filters_see_every_message_and_rebuild_prompt_and_completion(
     tmp_path: Path, redact_filter: SafetyFilter
 ) -> None:
-    from domaintune.data import read_data
+    from domaintune.data.loading import read_data
 
     rows = [
         {"messages": [

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from domaintune import Domain, hookimpl
 from domaintune.cli import cli
 from domaintune.errors import DataError
@@ -76,10 +75,9 @@ def test_report_on_the_test_domain(tmp_path: Path, test_domain: Domain, tiny_mod
 def test_text_output_and_truncation_match_the_training_encoding(
     tmp_path: Path, test_domain: Domain, tiny_model: str
 ) -> None:
-    from transformers import AutoTokenizer
-
+    from domaintune.data.encoding import split_prompt_answer, tokenize_texts
     from domaintune.default_plugins.formatting import make_formatter
-    from domaintune.encoding import split_prompt_answer, tokenize_texts
+    from transformers import AutoTokenizer
 
     rows = [{"prompt": f"{QUESTION} " + "The dog barked. " * n, "completion": "yes"} for n in range(1, 30)]
     path = write_jsonl(tmp_path / "rows.jsonl", rows)
@@ -188,7 +186,7 @@ def test_unusable_sources_exit_1_without_a_traceback(tmp_path: Path, tiny_model:
 def test_parallel_token_count_gives_the_same_figures(
     tmp_path: Path, test_domain: Domain, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from domaintune import datacheck
+    from domaintune.data import check as datacheck
 
     rows = [{"prompt": f"{QUESTION} " + "A horse ran. " * (i % 7), "completion": "yes"} for i in range(300)]
     path = write_jsonl(tmp_path / "rows.jsonl", rows)
@@ -260,7 +258,7 @@ def test_config_file_column_map(tmp_path: Path) -> None:
 
 
 def test_plain_data_error_stays_a_data_error(tmp_path: Path) -> None:
-    from domaintune.data import read_data
+    from domaintune.data.loading import read_data
 
     with pytest.raises(DataError, match="column_map: 'answer' is not a field"):
         read_data(write_jsonl(tmp_path / "rows.jsonl", [{"prompt": "a", "completion": "b"}]), column_map={"answer": "b"})

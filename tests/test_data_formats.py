@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from domaintune import Domain
-from domaintune.data import load, load_info, parse_column_map, read_data
+from domaintune.data.loading import load, load_info, parse_column_map, read_data
 from domaintune.errors import DataError
 
 PC = {"prompt": "Is the clause an arbitration clause?", "completion": "Yes"}
@@ -472,7 +471,7 @@ def test_nothing_is_left_half_written(tmp_path: Path, data_cache: Path) -> None:
 def test_interrupted_load_leaves_no_partial_file(
     tmp_path: Path, data_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from domaintune import data
+    from domaintune.data import loading as data
 
     path = write_jsonl(tmp_path / "rows.jsonl", [{"prompt": f"Q{i}", "completion": "A"} for i in range(3000)])
     before = set(data_cache.iterdir()) if data_cache.is_dir() else set()
@@ -536,7 +535,7 @@ def test_lenient_load_of_a_file_without_one_good_row(tmp_path: Path) -> None:
 
 
 def test_jsonl_objects_gives_records_and_one_message_per_bad_line(tmp_path: Path) -> None:
-    from domaintune.datareaders import jsonl_objects
+    from domaintune.data.readers import jsonl_objects
 
     path = tmp_path / "release.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n{"a": \n[1, 2]\n{"a": "caf\xe9"}\n{"a": 2}\n')

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from domaintune.data.loading import load
+from domaintune.errors import DataError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from domaintune.data import load
-from domaintune.errors import DataError
 
 # DOMAINTUNE_FUZZ_EXAMPLES=2000 for a longer hunt.
 FUZZ = settings(

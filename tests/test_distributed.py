@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from domaintune.plugins import LOAD_PLUGINS_ENV
 
 

@@ -11,7 +11,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 from domaintune import hookspecs
 
 ROOT = Path(__file__).parents[1]

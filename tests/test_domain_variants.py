@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from domaintune.cli import cli
 from domaintune.plugins import get_domain
-from domaintune.run import domain_for_data
+from domaintune.settings import domain_for_data
 
 
 def write_rows(path: Path, answers: list[str]) -> Path:
@@ -82,7 +81,7 @@ def test_cuad_variant_caps_training_rows_per_task_and_holds_out_each_task_equall
     from collections import Counter
 
     from domaintune.config import build_config
-    from domaintune.run import prepare_data
+    from domaintune.data.prepare import prepare_data
 
     tasks = ["CUAD_Audit Rights"] * 400 + ["CUAD_Insurance"] * 60 + ["CUAD_Price Restrictions"] * 40
     source = write_task_rows(tmp_path / "cuad.jsonl", tasks)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from domaintune import Domain
 from domaintune.config import build_config
 from domaintune.plugins import LOAD_PLUGINS_ENV

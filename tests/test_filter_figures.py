@@ -4,7 +4,7 @@ report carries the figures: the thresholds the issues set hold for the shipped f
 from __future__ import annotations
 
 from domaintune.plugins import get_domain
-from domaintune.run import measure_filters
+from domaintune.safety.measure import measure_filters
 
 
 def test_healthcare_filters_meet_their_targets() -> None:

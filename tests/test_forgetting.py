@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from domaintune.forgetting import GENERAL_KNOWLEDGE, general_knowledge_accuracy
+from domaintune.evaluation.forgetting import (
+    GENERAL_KNOWLEDGE,
+    general_knowledge_accuracy,
+)
 from domaintune.model import load_model, load_tokenizer
 
 

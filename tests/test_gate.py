@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from domaintune import Domain
 from domaintune.cli import GATE_FAILED_EXIT_CODE, cli
 from domaintune.errors import ConfigError
-from domaintune.gate import gate_failures, parse_thresholds
+from domaintune.evaluation.gate import gate_failures, parse_thresholds
 
 
 def tiny_run(tmp_path: Path, tiny_model: str, *gate: str) -> tuple[int, str, dict]:

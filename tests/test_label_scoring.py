@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from domaintune.data.encoding import tokenize_texts
+from domaintune.evaluation import scoring as evaluation
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from domaintune import evaluation
-from domaintune.encoding import tokenize_texts
 
 SYSTEM = "<|im_start|>system\nYou are a careful analyst. Answer with exactly one word please.<|im_end|>\n"
 PROMPTS = [

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from domaintune import Metric
-from domaintune.comparison import paired_bootstrap
-from domaintune.evaluation import compute_metrics, metrics_by_group
-from domaintune.metrics import accuracy
+from domaintune.evaluation.comparison import paired_bootstrap
+from domaintune.evaluation.metrics import accuracy
+from domaintune.evaluation.scoring import compute_metrics, metrics_by_group
 
 # Task a: 4 rows, 3 right; task b: 2 rows, 0 right.
 PREDICTIONS = ["Yes", "Yes", "No", "No", "Yes", "Yes"]

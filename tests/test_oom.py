@@ -36,11 +36,10 @@ def train_capped(model_path: str, output_dir: Path, headroom_mb: int) -> dict[st
     """Train 8 long rows at micro-batch 8 with the data segment capped at what the process
     uses now plus ``headroom_mb``; return what happened."""
     import datasets
-
     from domaintune.config import build_config
     from domaintune.errors import ConfigError
     from domaintune.model import load_model, load_tokenizer
-    from domaintune.train import prepare_model, tokenize_dataset, train
+    from domaintune.training.train import prepare_model, tokenize_dataset, train
 
     words = "the contract patient report table numbers invoice payment account".split()
     prompts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(LENGTH)) for i in range(ROWS)]

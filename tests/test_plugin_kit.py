@@ -14,22 +14,28 @@ import stat
 import subprocess
 import sys
 import sysconfig
-import tomllib
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import tomllib
 from click.testing import CliRunner
-
 from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
 from domaintune.cli import cli
 from domaintune.contract import check_plugin
+from domaintune.data.prepare import load_source
 from domaintune.errors import ConfigError, PluginError
-from domaintune.plugins import LOAD_PLUGINS_ENV, call_hook, collect, get_domain, get_domains, pm
-from domaintune.run import load_source
-from domaintune.safety import Identifier, masking_filter
+from domaintune.plugins import (
+    LOAD_PLUGINS_ENV,
+    call_hook,
+    collect,
+    get_domain,
+    get_domains,
+    pm,
+)
+from domaintune.safety.masking import Identifier, masking_filter
 from domaintune.testing import plugin_registered
 
 GENERATED_FILES = {

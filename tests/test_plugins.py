@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from domaintune import Domain, FilterOutcome, Metric, SafetyFilter, hookimpl
 from domaintune.cli import cli
 from domaintune.errors import DuplicateDomainError, PluginError, UnknownDomainError
-from domaintune.evaluation import compute_metrics
+from domaintune.evaluation.scoring import compute_metrics
 from domaintune.plugins import (
     LOAD_PLUGINS_ENV,
     broken_plugins,
@@ -409,8 +408,8 @@ class CsvPlugin:
 def test_load_data_first_non_none_result_wins(
     registered, test_domain: Domain, tmp_path: Path  # noqa: ANN001
 ) -> None:
+    from domaintune.data.prepare import load_source
     from domaintune.errors import DataError
-    from domaintune.run import load_source
 
     registered(CsvPlugin(), "csv-reader")
     csv_file = tmp_path / "rows.csv"
@@ -460,7 +459,7 @@ class OutputFlagPlugin:
 
 
 def test_output_filters_of_all_plugins_are_collected(registered, test_domain: Domain) -> None:  # noqa: ANN001
-    from domaintune.evaluation import apply_output_filters
+    from domaintune.evaluation.scoring import apply_output_filters
 
     registered(OutputFlagPlugin(), "no-promises")
     filters = collect("make_output_filters", domain=test_domain)
@@ -471,7 +470,7 @@ def test_output_filters_of_all_plugins_are_collected(registered, test_domain: Do
 
 
 def test_output_filter_that_reads_prompts_gets_each_answers_prompt() -> None:
-    from domaintune.evaluation import apply_output_filters
+    from domaintune.evaluation.scoring import apply_output_filters
 
     def echo_check(texts: list[str], context: list[str]) -> FilterOutcome:
         # Flag an answer that repeats nothing of its own prompt.

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from domaintune.plugins import LOAD_PLUGINS_ENV
-from domaintune.train import CHECKPOINT_COMPLETE
+from domaintune.training.train import CHECKPOINT_COMPLETE
 
 KILL_AFTER_CHECKPOINT = 8
 

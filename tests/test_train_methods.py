@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from domaintune import Domain
 from domaintune.config import build_config
+from domaintune.data.prepare import load_source
 from domaintune.errors import ConfigError
+from domaintune.evaluation.rerun import evaluate_run
 from domaintune.plugins import LOAD_PLUGINS_ENV, call_hook
-from domaintune.run import evaluate_run, load_source, run_job
+from domaintune.run import run_job
 
 TINY = {
     "max_train_rows": 16, "eval_rows": 8, "epochs": 1, "batch_size": 4, "gradient_accumulation": 1,
@@ -91,7 +92,7 @@ def test_four_bit_config_is_the_qlora_recipe() -> None:
 
 @pytest.mark.parametrize(("micro_batch", "smaller"), [(8, 4), (6, 3), (9, 3), (3, 1), (2, 1)])
 def test_a_smaller_micro_batch_divides_the_old_one(micro_batch: int, smaller: int) -> None:
-    from domaintune.train import _smaller_micro_batch
+    from domaintune.training.train import _smaller_micro_batch
 
     assert _smaller_micro_batch(micro_batch) == smaller
 
@@ -101,9 +102,8 @@ def _train_on_test_domain(
 ) -> tuple[object, object]:
     """Train the tiny model on the test domain's 41 rows; returns the model and TrainResult."""
     import transformers
-
     from domaintune.model import load_model, load_tokenizer
-    from domaintune.train import prepare_model, tokenize_dataset, train
+    from domaintune.training.train import prepare_model, tokenize_dataset, train
 
     transformers.set_seed(0)  # the adapters are initialised before Trainer seeds
     config = build_config({
@@ -145,7 +145,7 @@ def test_early_stopping_stops_a_diverging_run_and_keeps_its_best_checkpoint(
 
 
 def test_learning_rate_stays_at_its_peak_until_the_decay_fraction() -> None:
-    from domaintune.train import WallClockBudget, warmup_stable_decay
+    from domaintune.training.train import WallClockBudget, warmup_stable_decay
 
     def rates(decay_fraction: float, budget: WallClockBudget) -> list[float]:
         parameter = torch.nn.Parameter(torch.zeros(1))

@@ -296,7 +296,7 @@ def _check_foreign_domain(report: ContractReport, impls: dict[str, Any], own: Do
 
 def _sample(domain: Domain) -> list[dict[str, Any]]:
     """A few rows of another plugin's domain to try this plugin's filters on ([] if none)."""
-    from domaintune.run import load_source
+    from domaintune.data.prepare import load_source
 
     if domain.train_data is None:
         return []
@@ -308,9 +308,10 @@ def _sample(domain: Domain) -> list[dict[str, Any]]:
 
 
 def _check_data(report: ContractReport, domain: Domain) -> list[dict[str, Any]]:
-    from domaintune.data import apply_filters
+    from domaintune.data.loading import apply_filters
+    from domaintune.data.prepare import load_source
+    from domaintune.evaluation.heldout import MAX_LABELS
     from domaintune.plugins import collect
-    from domaintune.run import MAX_LABELS, load_source
 
     if domain.train_data is None:
         report.add(
@@ -404,7 +405,7 @@ def _check_formatter(report: ContractReport, domain: Domain, rows: list[dict[str
 
 
 def _check_metric_names(report: ContractReport, domain: Domain) -> None:
-    from domaintune.run import domain_metrics
+    from domaintune.evaluation.heldout import domain_metrics
 
     try:
         names = [metric.name for metric in domain_metrics(domain)]

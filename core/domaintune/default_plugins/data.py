@@ -1,4 +1,4 @@
-"""Default data loader: every format and row shape the core reads (see domaintune.data)."""
+"""Default data loader: every format and row shape the core reads (see domaintune.data.loading)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from domaintune import Domain, hookimpl
-from domaintune.data import read_data
+from domaintune.data.loading import read_data
 
 if TYPE_CHECKING:
     import datasets

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domaintune import Domain, Metric, hookimpl
-from domaintune.metrics import accuracy, exact_match, macro_f1, token_f1
+from domaintune.evaluation.metrics import accuracy, exact_match, macro_f1, token_f1
 
 
 @hookimpl(trylast=True)

@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety import (
-    MaskingApply, Span, evaluate_flags, evaluate_masking, flag_figures, labelled, masking_figures, read_testset,
+from domaintune.safety.masking import (
+    MaskingApply,
+    Span,
+    evaluate_flags,
+    evaluate_masking,
+    flag_figures,
+    labelled,
+    masking_figures,
+    read_testset,
     recall_over,
 )
 
@@ -47,7 +54,7 @@ def _valid_rtn(value: str) -> bool:
 
 
 def _valid_ssn(value: str) -> bool:
-    from domaintune.safety import ssn_shape_valid
+    from domaintune.safety.masking import ssn_shape_valid
 
     # The SSA's rules (no 000, 666 or 9xx area...). stdnum's ssn.is_valid also rejects
     # numbers known from advertising (219-09-9999); masking those too costs nothing.
@@ -128,9 +135,12 @@ _ACCOUNT_ID = r"\d[\d -]{4,20}\d"
 
 
 def _recognizers() -> list[Any]:
-    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, IbanRecognizer, PhoneRecognizer
-
-    from domaintune.safety import email_recognizer, pattern_recognizer
+    from domaintune.safety.masking import email_recognizer, pattern_recognizer
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IbanRecognizer,
+        PhoneRecognizer,
+    )
 
     account_labels = [
         r"(?:bank|checking|savings|deposit|brokerage|chequing)?\s*account(?:\s+(?:number|no\.?|#))?",
@@ -171,7 +181,7 @@ KINDS = {"CREDIT_CARD": "CARD_NUMBER", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHO
 @functools.cache
 def pii_masker() -> Any:
     """The financial PII masker, built once per process (no spaCy model: about 0.5 s)."""
-    from domaintune.safety import PiiMasker
+    from domaintune.safety.masking import PiiMasker
 
     return PiiMasker(
         _recognizers(),
@@ -250,7 +260,7 @@ def _pii_figures() -> dict[str, Any]:
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     """Per-type recall and precision on the labelled snippets, pooled recall on the
     checksummed identifiers, false-positive rate on public identifiers, and advice flags."""
-    from domaintune.safety import recall_over
+    from domaintune.safety.masking import recall_over
 
     report = evaluate_masking(pii_masker().find, read_testset(testset or TESTSET))
     report["heldout"] = evaluate_masking(pii_masker().find, read_testset(HELDOUT))

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from domaintune.config import build_config
+from domaintune.data.prepare import load_source, prepare_data
 from domaintune.errors import ConfigError, DataError
 from domaintune.plugins import get_domain
-from domaintune.run import load_source, prepare_data
 from domaintune_finance import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -280,7 +279,7 @@ def test_tatqa_release_file_level_errors(tmp_path: Path) -> None:
 
 
 def test_tatqa_release_is_checked_by_tune_data_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from domaintune import datacheck
+    from domaintune.data import check as datacheck
 
     monkeypatch.setattr(datacheck, "_tokenizer", lambda model, report: None)  # token lengths are not the point
     domain = get_domain("finance")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
+from domaintune.evaluation.heldout import domain_metrics
 from domaintune.plugins import get_domain
-from domaintune.run import domain_metrics
 from domaintune_finance.metrics import (
     answer_keys,
     parse_number,

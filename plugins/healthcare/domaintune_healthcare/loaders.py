@@ -19,7 +19,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import jsonl_objects, raise_problems, read_utf8, require_file, string_dataset, xlsx_records
+from domaintune.data.readers import (
+    jsonl_objects,
+    raise_problems,
+    read_utf8,
+    require_file,
+    string_dataset,
+    xlsx_records,
+)
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:

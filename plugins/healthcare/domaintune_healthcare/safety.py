@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety import (
+from domaintune.safety.masking import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
@@ -175,6 +175,12 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
 
 
 def _recognizers() -> list[Any]:
+    from domaintune.safety.masking import (
+        OBFUSCATED_EMAIL,
+        email_recognizer,
+        pattern_recognizer,
+        ssn_shape_valid,
+    )
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         IpRecognizer,
@@ -184,7 +190,6 @@ def _recognizers() -> list[Any]:
         UsMbiRecognizer,
         UsNpiRecognizer,
     )
-    from domaintune.safety import OBFUSCATED_EMAIL, email_recognizer, pattern_recognizer, ssn_shape_valid
 
     return [
         SpacyRecognizer(supported_entities=["PERSON"], ner_strength=0.7),
@@ -230,7 +235,7 @@ KINDS = {"PERSON": "NAME", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "U
 @functools.cache
 def phi_masker() -> Any:
     """The PHI masker, built once per process (spaCy load: about a second)."""
-    from domaintune.safety import PiiMasker
+    from domaintune.safety.masking import PiiMasker
 
     return PiiMasker(
         _recognizers(),
@@ -294,7 +299,7 @@ def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     pooled recall on the structured identifiers, and dose-flag recall and precision."""
     report = evaluate_masking(phi_masker().find, read_testset(testset or TESTSET))
     report["heldout"] = evaluate_masking(phi_masker().find, read_testset(HELDOUT))
-    from domaintune.safety import recall_over
+    from domaintune.safety.masking import recall_over
 
     report["structured_recall"] = recall_over(report, STRUCTURED_KINDS)
     report["dose_flags"] = evaluate_flags(flag_doses, read_testset(OUTPUT_TESTSET))

@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from domaintune.data.prepare import load_source
 from domaintune.errors import DataError
 from domaintune.plugins import get_domain
-from domaintune.run import load_source
 from domaintune_healthcare import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"

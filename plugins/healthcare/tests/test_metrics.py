@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from domaintune.evaluation import compute_metrics
+from domaintune.evaluation.heldout import domain_metrics
+from domaintune.evaluation.scoring import compute_metrics
 from domaintune.plugins import get_domain
-from domaintune.run import domain_metrics
 from domaintune_healthcare.metrics import rouge_l, rouge_l_pair
 
 

@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from domaintune.plugins import collect, get_domain
-from domaintune.safety import canary_check, read_testset
+from domaintune.safety.masking import canary_check, read_testset
 from domaintune_healthcare import safety
 
 

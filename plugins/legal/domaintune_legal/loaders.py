@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune.datareaders import raise_problems
+from domaintune.data.readers import raise_problems
+from domaintune.data.tasks import matches_tasks
 from domaintune.errors import DataError
-from domaintune.tasks import matches_tasks
 
 if TYPE_CHECKING:
     import datasets

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety import (
+from domaintune.safety.masking import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
@@ -153,9 +153,11 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
 
 
 def _recognizers() -> list[Any]:
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
-
-    from domaintune.safety import email_recognizer, pattern_recognizer
+    from domaintune.safety.masking import email_recognizer, pattern_recognizer
+    from presidio_analyzer.predefined_recognizers import (
+        PhoneRecognizer,
+        SpacyRecognizer,
+    )
 
     return [
         SpacyRecognizer(supported_entities=["PERSON"], ner_strength=0.7),
@@ -178,7 +180,7 @@ def _recognizers() -> list[Any]:
 @functools.cache
 def pii_masker() -> Any:
     """The legal personal-data masker, built once per process (spaCy and eyecite load)."""
-    from domaintune.safety import PiiMasker
+    from domaintune.safety.masking import PiiMasker
 
     return PiiMasker(
         _recognizers(),

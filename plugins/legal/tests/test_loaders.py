@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from domaintune.data.prepare import load_source
+from domaintune.data.tasks import select_tasks
 from domaintune.errors import DataError
 from domaintune.plugins import get_domain
-from domaintune.run import load_source
-from domaintune.tasks import select_tasks
 from domaintune_legal import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import warnings
 
 import pytest
-
-from domaintune.evaluation import compute_metrics
+from domaintune.evaluation.heldout import domain_metrics
+from domaintune.evaluation.scoring import compute_metrics
 from domaintune.plugins import get_domain
-from domaintune.run import domain_metrics
 from domaintune_legal.metrics import (
     accuracy,
     balanced_accuracy,

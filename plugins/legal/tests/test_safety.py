@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from domaintune.plugins import collect, get_domain
-from domaintune.safety import canary_check, read_testset
+from domaintune.safety.masking import canary_check, read_testset
 from domaintune_legal import safety
 
 

@@ -4,7 +4,7 @@ A reader yields :class:`Row` (a parsed value and its location: ``file:line`` for
 ``file row N`` for columnar ones) and :class:`Problem` (a line that could not be parsed). It
 never holds a whole file: JSONL and CSV go line by line, a JSON array element by element,
 Parquet and `datasets` folders batch by batch. What a row must contain is decided later, in
-:mod:`domaintune.data`; a reader only turns bytes into values.
+:mod:`domaintune.data.loading`; a reader only turns bytes into values.
 
 Errors about the file as a whole (missing, empty, not the claimed format) raise
 :class:`~domaintune.errors.DataError` at once, with the fix.

@@ -1,6 +1,6 @@
 """Reading, validating, filtering and splitting domain data, before any model is loaded.
 
-Every format (:mod:`domaintune.datareaders`) and every row shape ends up as the same Arrow
+Every format (:mod:`domaintune.data.readers`) and every row shape ends up as the same Arrow
 table with string columns ``prompt``, ``completion`` and ``task``; chat rows keep their
 ``messages`` too, so a formatter can use the original system and user turns:
 
@@ -39,7 +39,13 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.datareaders import BATCH_ROWS, Problem, Row, open_source, problems_message
+from domaintune.data.readers import (
+    BATCH_ROWS,
+    Problem,
+    Row,
+    open_source,
+    problems_message,
+)
 from domaintune.domain import Message, SafetyFilter
 from domaintune.errors import DataError
 from domaintune.plugins import blame

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune.encoding import tokenize_texts
-from domaintune.evaluation import left_padded
+from domaintune.data.encoding import tokenize_texts
+from domaintune.evaluation.scoring import left_padded
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -17,16 +17,21 @@ from typing import TYPE_CHECKING, Any
 import torch
 from accelerate.utils import find_executable_batch_size
 from accelerate.utils.memory import should_reduce_batch_size
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    EarlyStoppingCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from domaintune.config import RunConfig
-from domaintune.data import map_workers
-from domaintune.distributed import Processes, start_processes
+from domaintune.data.encoding import IGNORE_INDEX, encode_for_training
+from domaintune.data.loading import map_workers
 from domaintune.domain import Formatter
-from domaintune.encoding import IGNORE_INDEX, encode_for_training
 from domaintune.errors import ConfigError
 from domaintune.files import write_text_atomic
 from domaintune.plugins import blame
+from domaintune.training.distributed import Processes, start_processes
 
 if TYPE_CHECKING:
     import datasets

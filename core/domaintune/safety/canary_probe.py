@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from domaintune.data.encoding import split_prompt_answer
 from domaintune.domain import Batch, Formatter
-from domaintune.encoding import split_prompt_answer
-from domaintune.evaluation import Progress, generate_answers
+from domaintune.evaluation.scoring import Progress, generate_answers
 from domaintune.plugins import blame
-from domaintune.safety import Canary
+from domaintune.safety.masking import Canary
 
 if TYPE_CHECKING:
     import datasets
@@ -149,7 +149,7 @@ def render_training_texts(
     rows: Batch, formatter: Formatter, tokenizer: PreTrainedTokenizerBase, domain_name: str
 ) -> list[str]:
     """Each row as training tokenises it: the formatter's conversation through the chat
-    template, prompt text then answer text (see :func:`~domaintune.encoding.encode_for_training`)."""
+    template, prompt text then answer text (see :func:`~domaintune.data.encoding.encode_for_training`)."""
     with blame(f"the formatter of domain {domain_name!r}"):
         conversations = formatter(rows)
     prompts, answers = split_prompt_answer(conversations, tokenizer)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domaintune.config import RunConfig, build_config, read_config_file
-from domaintune.data import (
+from domaintune.data.loading import (
     SHAPE_NAMES,
     RowErrors,
     apply_filters,
@@ -31,7 +31,7 @@ from domaintune.data import (
     row_keys,
     split_indices,
 )
-from domaintune.datareaders import FORMAT_NAMES
+from domaintune.data.readers import FORMAT_NAMES
 from domaintune.domain import Domain
 from domaintune.errors import ConfigError, DataError, DomaintuneError
 from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
@@ -191,7 +191,7 @@ def check_data(
 def _load(
     role: str, source: str, domain: Domain, config: RunConfig, stack: contextlib.ExitStack
 ) -> tuple[SourceReport, datasets.Dataset | None]:
-    from domaintune.run import load_source
+    from domaintune.data.prepare import load_source
 
     report = SourceReport(role=role, source=source)
     try:
@@ -353,7 +353,7 @@ def _token_lengths(
     """Prompt and answer tokens per row, exactly as training encodes them."""
     import numpy as np
 
-    from domaintune.encoding import split_prompt_answer, tokenize_texts
+    from domaintune.data.encoding import split_prompt_answer, tokenize_texts
 
     def lengths(batch: dict[str, list[Any]]) -> dict[str, list[int]]:
         prompts, answers = split_prompt_answer(formatter(batch), tokenizer)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from domaintune.data.encoding import cut_middle, split_prompt_answer, tokenize_texts
 from domaintune.domain import Domain, Formatter, Metric, SafetyFilter
-from domaintune.encoding import cut_middle, split_prompt_answer, tokenize_texts
 from domaintune.plugins import blame
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass
 
 from domaintune.domain import Metric
-from domaintune.evaluation import Columns, metric_value
-from domaintune.metrics import normalize_answer
+from domaintune.evaluation.metrics import normalize_answer
+from domaintune.evaluation.scoring import Columns, metric_value
 
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95

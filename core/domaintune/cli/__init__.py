@@ -141,9 +141,15 @@ def _results_table(summary: dict[str, Any]) -> Table:
 
 def _run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.config import build_config, read_config_file
-    from domaintune.gate import check_unknown_metrics, gate_failures, parse_thresholds
+    from domaintune.evaluation.gate import (
+        check_unknown_metrics,
+        gate_failures,
+        parse_thresholds,
+    )
+    from domaintune.evaluation.heldout import domain_metrics
     from domaintune.plugins import get_domain
-    from domaintune.run import domain_for_data, domain_metrics, run_job
+    from domaintune.run import run_job
+    from domaintune.settings import domain_for_data
 
     resume = options.pop("resume")
     nproc = options.pop("nproc")
@@ -302,8 +308,8 @@ def plugins(as_json: bool) -> None:
               help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores more than DELTA below the base model.")
 def eval_command(run_dir: Path, fail_under: tuple[str, ...], max_regression: tuple[str, ...]) -> None:
     """Score a finished run's base and tuned models again on its held-out rows (writes eval.json)."""
-    from domaintune.gate import gate_failures, parse_thresholds
-    from domaintune.run import evaluate_run
+    from domaintune.evaluation.gate import gate_failures, parse_thresholds
+    from domaintune.evaluation.rerun import evaluate_run
 
     with _friendly_errors():
         floors = parse_thresholds("--fail-under", fail_under)
@@ -323,10 +329,10 @@ def eval_command(run_dir: Path, fail_under: tuple[str, ...], max_regression: tup
 @click.argument("target", type=click.Path(path_type=Path))
 def filter_command(domain: str, source: Path, target: Path) -> None:
     """Apply a domain's training-data safety filters to SOURCE and write TARGET (JSONL)."""
-    from domaintune.data import apply_filters
+    from domaintune.data.loading import apply_filters
+    from domaintune.data.prepare import load_source
     from domaintune.files import write_jsonl_atomic
     from domaintune.plugins import collect, get_domain
-    from domaintune.run import load_source
 
     with _friendly_errors():
         the_domain = get_domain(domain)
@@ -347,7 +353,7 @@ def filter_command(domain: str, source: Path, target: Path) -> None:
 
 def _store_column_map(ctx: click.Context, value: str | None) -> None:
     """--map FIELD=COLUMN,... becomes the `column_map` setting."""
-    from domaintune.data import parse_column_map
+    from domaintune.data.loading import parse_column_map
 
     if value is not None:
         try:
@@ -380,8 +386,8 @@ def data_check(
     Prints rows and their shape, labels, token lengths and truncation, duplicates, what the
     safety filters change, and rows shared between train and eval.
     """
-    from domaintune.data import parse_column_map
-    from domaintune.datacheck import check_from_options, render_text
+    from domaintune.data.check import check_from_options, render_text
+    from domaintune.data.loading import parse_column_map
 
     with _friendly_errors():
         if column_map_text is not None:

@@ -1,0 +1,1 @@
+"""Data: reading files in every supported shape, checking rows, caching, filtering and splitting."""

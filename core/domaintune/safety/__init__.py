@@ -1,0 +1,1 @@
+"""Safety: masking identifiers, planting canaries and probing the tuned model for them."""

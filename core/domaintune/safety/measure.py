@@ -1,0 +1,22 @@
+"""The safety filters' own figures on their packs' labelled test sets, for the report."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from domaintune.domain import Domain
+from domaintune.plugins import blame, collect
+
+if TYPE_CHECKING:
+    pass
+
+
+def measure_filters(domain: Domain) -> dict[str, dict[str, Any]]:
+    """Each safety filter's figures on its pack's labelled test set (`SafetyFilter.evaluate`),
+    by filter name: the report says how well the filters that ran are known to work."""
+    figures = {}
+    for safety_filter in [*collect("make_data_filters", domain=domain), *collect("make_output_filters", domain=domain)]:
+        if safety_filter.evaluate is not None:
+            with blame(f"the evaluate function of safety filter {safety_filter.name!r}"):
+                figures[safety_filter.name] = dict(safety_filter.evaluate())
+    return figures

@@ -1,0 +1,1 @@
+"""Training: the fine-tuning loop and the processes it runs on."""
