@@ -21,7 +21,7 @@ from domaintune import __version__
 from domaintune.errors import ConfigError, DomaintuneError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
-PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+TEMPLATE_SLOT = re.compile(r"\{\{(\w+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def render(text: str, values: dict[str, str], where: str) -> str:
             raise KeyError(f"template {where} uses unknown placeholder {match.group(0)}")
         return values[match.group(1)]
 
-    return PLACEHOLDER.sub(fill, text)
+    return TEMPLATE_SLOT.sub(fill, text)
 
 
 def _template_files(folder: Traversable, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Traversable]]:

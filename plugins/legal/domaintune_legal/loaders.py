@@ -47,7 +47,7 @@ MAX_HINTED_LABELS = 10
 BASE_PROMPT = "base_prompt.txt"
 SPLITS = ("train.tsv", "test.tsv")
 ANSWER_COLUMNS = ("answer", "label")
-PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+QUERY_FIELD = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 PROMPT_OVERRIDES = {
     # The bundled sample words this task as the shared JSONL does, not as its base prompt;
@@ -72,13 +72,13 @@ class PromptTemplate:
 
     @property
     def columns(self) -> list[str]:
-        return list(dict.fromkeys(PLACEHOLDER.findall(self.query)))
+        return list(dict.fromkeys(QUERY_FIELD.findall(self.query)))
 
 
 def parse_base_prompt(text: str, path: Path | str) -> PromptTemplate:
     """Split a base prompt into instruction, examples and the query paragraph."""
     paragraphs = [p for p in text.replace("\r\n", "\n").strip("\n").split("\n\n") if p.strip()]
-    if not paragraphs or not PLACEHOLDER.search(paragraphs[-1]):
+    if not paragraphs or not QUERY_FIELD.search(paragraphs[-1]):
         raise DataError(
             f"{path}: the last paragraph has no {{{{column}}}} placeholder; a LegalBench base "
             "prompt ends with the query, e.g. 'Clause: {{text}}\\nLabel:'."
@@ -115,7 +115,7 @@ def build_prompt(template: PromptTemplate, fields: dict[str, str], labels: Itera
     """The prompt for one row: instruction and answer choices, examples if asked, the query."""
     hint = answer_hint(labels) if template.hint else ""
     head = " ".join(part for part in (template.instruction, hint) if part)
-    query = PLACEHOLDER.sub(lambda m: fields[m.group(1)], template.query)
+    query = QUERY_FIELD.sub(lambda m: fields[m.group(1)], template.query)
     return "\n\n".join([*([head] if head else []), *(template.examples if few_shot else ()), query])
 
 
