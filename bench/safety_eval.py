@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from domaintune.plugins import collect, get_domain
-from domaintune.safety.masking import canary_check, read_testset, strip_examples
+from domaintune.safety.canaries import canary_check
+from domaintune.safety.figures import read_testset, strip_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAINS = ("healthcare", "finance", "legal")
@@ -88,7 +89,7 @@ def evaluate_domain(name: str, quick: bool) -> dict[str, Any]:
             "texts": len(texts), "seconds": round(seconds, 2), "texts_per_second": round(len(texts) / seconds, 1),
             "dropped": dropped, "counts": counts,
         }
-        report["canaries"] = canary_check(filters, texts[:2000:2], kinds=module.CANARY_KINDS, count=50, seed=1)
+        report["canaries"] = canary_check(filters, texts[:2000:2], kinds=domain.canary_kinds, count=50, seed=1)
     return report
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 from domaintune import Domain
 from domaintune.config import build_config
 from domaintune.data.prepare import prepare_data
+from domaintune.errors import PluginError
 from domaintune.plugins import get_domain
 from domaintune.run import run_job
+from domaintune.safety.canaries import domain_canaries
 
 
 def test_legal_filters_remove_every_planted_canary() -> None:
@@ -51,3 +55,21 @@ def test_a_run_probes_the_tuned_model_for_its_canaries(
     assert probe["produced"] == 0 and probe["produced_values"] == []
     report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert f"canaries in the tuned model's output: 0 of {probe['probed']}" in report
+
+
+def test_a_finance_run_plants_card_and_iban_canaries_and_its_filter_catches_them() -> None:
+    # The finance pack's Domain says which kinds its filters must catch; a run plants those,
+    # not a list of its own (before, only SSN, phone and e-mail canaries were ever planted).
+    domain = get_domain("finance")
+    assert {"CARD_NUMBER", "IBAN"} <= set(domain.canary_kinds)
+    config = build_config({"domain": "finance", "canaries": 10, "eval_rows": 10})
+    train_set, _, info = prepare_data(domain, config)
+    assert info["canaries"] == {"planted": 10, "survived_filters": 0, "survivors": []}
+    prompts = "\n".join(train_set["prompt"])
+    assert "Card number [CARD_NUMBER]." in prompts and "IBAN [IBAN]." in prompts
+
+
+def test_a_domain_asking_for_a_kind_nobody_can_plant_is_refused_naming_it(test_domain: Domain) -> None:
+    odd = dataclasses.replace(test_domain, canary_kinds=("SSN", "PASSPORT"))
+    with pytest.raises(PluginError, match=r"'testdomain'.*'PASSPORT'.*CARD_NUMBER"):
+        domain_canaries(odd, 4, seed=0)

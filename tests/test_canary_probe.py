@@ -12,6 +12,7 @@ from domaintune.data.encoding import tokenize_texts
 from domaintune.domain import Batch, Message
 from domaintune.evaluation.scoring import generate_answers
 from domaintune.model import load_model, load_tokenizer
+from domaintune.safety.canaries import Canary, make_canaries, plant_canaries
 from domaintune.safety.canary_probe import (
     CanaryProbe,
     PlantedRows,
@@ -21,7 +22,6 @@ from domaintune.safety.canary_probe import (
     probe_planted,
     render_training_texts,
 )
-from domaintune.safety.masking import Canary, make_canaries, plant_canaries
 
 SYSTEM = "Answer with exactly one word."
 PROMPTS = [

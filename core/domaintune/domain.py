@@ -19,6 +19,9 @@ answer (the training target, and the reference when scoring)."""
 
 TaskType = Literal["classification", "generation"]
 
+DEFAULT_CANARY_KINDS = ("SSN", "PHONE", "EMAIL")
+"""The identifiers every domain's data filters are expected to catch."""
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -50,6 +53,10 @@ class Domain:
     variant: it takes over when every row of the data has a task that matches, and its answers
     are among its labels. So ``--domain legal --data cuad.jsonl`` gets the defaults that suit
     38 contract tasks."""
+    canary_kinds: tuple[str, ...] = DEFAULT_CANARY_KINDS
+    """Kinds of fake identifier a run with ``--canaries N`` plants in the training prompts:
+    the identifiers this domain's data filters must catch (a finance pack adds
+    ``CARD_NUMBER`` and ``IBAN``), among ``domaintune.safety.canaries.PLANTABLE_KINDS``."""
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,10 @@ from domaintune.domain import Domain
 from domaintune.errors import ConfigError, DataError, PluginError
 from domaintune.plugins import call_hook, collect
 from domaintune.safety.canary_probe import PlantedRows
-from domaintune.safety.masking import leaked_canaries, make_canaries, plant_canaries
+from domaintune.safety.canaries import domain_canaries, leaked_canaries, plant_canaries
 
 if TYPE_CHECKING:
     import datasets
-
-
-CANARY_KINDS = ("SSN", "PHONE", "EMAIL")
-"""Identifier kinds every domain's filters must catch; the kinds planted as canaries."""
 
 
 def load_source(
@@ -63,7 +59,7 @@ def prepare_data(
             eval_set = select_tasks(eval_set, config.task, str(eval_source))
 
     filters = collect("make_data_filters", domain=domain)
-    canaries = make_canaries(CANARY_KINDS, config.canaries, config.seed) if config.canaries else []
+    canaries = domain_canaries(domain, config.canaries, config.seed) if config.canaries else []
     if canaries:
         # Unique fake identifiers planted in the prompts: the filters must remove every one.
         planted = plant_canaries(list(train_set["prompt"]), canaries, config.seed)

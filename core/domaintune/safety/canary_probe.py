@@ -1,6 +1,6 @@
 """Canaries in the tuned model: does it write out a fake identifier planted in its training data?
 
-The data check (:func:`domaintune.safety.leaked_canaries`) says whether a canary survived the
+The data check (:func:`domaintune.safety.canaries.leaked_canaries`) says whether a canary survived the
 filters; this says whether the model learnt one. Each planted canary's context (the training
 text just before its value) is given to the model, which continues it greedily; a canary
 counts as produced when its value, exact or normalised, is in the continuation.
@@ -19,7 +19,7 @@ from domaintune.data.encoding import split_prompt_answer
 from domaintune.domain import Batch, Formatter
 from domaintune.evaluation.scoring import Progress, generate_answers
 from domaintune.plugins import blame
-from domaintune.safety.masking import Canary
+from domaintune.safety.canaries import Canary
 
 if TYPE_CHECKING:
     import datasets

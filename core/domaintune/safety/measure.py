@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domaintune.domain import Domain
 from domaintune.plugins import blame, collect
-
-if TYPE_CHECKING:
-    pass
 
 
 def measure_filters(domain: Domain) -> dict[str, dict[str, Any]]:

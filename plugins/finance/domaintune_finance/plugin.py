@@ -27,6 +27,7 @@ FINANCE = Domain(
     defaults={"max_length": 512, "time_budget_minutes": 5.0, "epochs": 1.0, "eval_batch_size": 8},
     # `--domain finance --data phrasebank.jsonl` runs the sentiment task, FOMC data the stance one.
     variants=("finance-sentiment", "finance-fomc"),
+    canary_kinds=("CARD_NUMBER", "IBAN", "SSN", "EMAIL", "PHONE"),
 )
 
 # Non-commercial sets: no bundled data, so a run needs --data (the core says so).
@@ -40,6 +41,7 @@ FINANCE_SENTIMENT = Domain(
     # Measured: 30 minutes on 2 processes (2.6 epochs of 3,677 rows) reach 0.86 accuracy on
     # 200 held-out PhraseBank rows; 0.8 epoch on a busy machine reached 0.815.
     defaults={"max_length": 192, "time_budget_minutes": 30.0, "epochs": 3.0},
+    canary_kinds=FINANCE.canary_kinds,
 )
 FINANCE_FOMC = Domain(
     name="finance-fomc",
@@ -49,6 +51,7 @@ FINANCE_FOMC = Domain(
     system_prompt="You are a careful monetary policy analyst. Answer with exactly one word.",
     labels=("hawkish", "dovish", "neutral"),
     defaults={"max_length": 192, "time_budget_minutes": 5.0, "epochs": 1.0},
+    canary_kinds=FINANCE.canary_kinds,
 )
 
 

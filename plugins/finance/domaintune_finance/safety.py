@@ -18,18 +18,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety.masking import (
-    MaskingApply,
-    Span,
+from domaintune import SafetyFilter
+from domaintune.safety.figures import (
     evaluate_flags,
     evaluate_masking,
     flag_figures,
-    labelled,
-    masking_figures,
+    masker_figures,
     read_testset,
     recall_over,
 )
+from domaintune.safety.masking import MaskingApply, flagging_filter
+from domaintune.safety.recognizers import labelled
+from domaintune.safety.spans import Span
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
@@ -40,7 +40,6 @@ PII_KINDS = ("CARD_NUMBER", "IBAN", "ROUTING_NUMBER", "BANK_ACCOUNT", "SSN", "TA
 CHECKSUMMED_KINDS = ("CARD_NUMBER", "IBAN", "ROUTING_NUMBER")
 """The identifiers whose recall must be at least 0.98 (issue 7)."""
 PUBLIC_KINDS = ("TICKER", "ISIN", "CUSIP", "CIK", "AMOUNT", "COMPANY")
-CANARY_KINDS = ("CARD_NUMBER", "IBAN", "SSN", "EMAIL", "PHONE")
 
 
 def _digits(value: str) -> str:
@@ -54,7 +53,7 @@ def _valid_rtn(value: str) -> bool:
 
 
 def _valid_ssn(value: str) -> bool:
-    from domaintune.safety.masking import ssn_shape_valid
+    from domaintune.safety.recognizers import ssn_shape_valid
 
     # The SSA's rules (no 000, 666 or 9xx area...). stdnum's ssn.is_valid also rejects
     # numbers known from advertising (219-09-9999); masking those too costs nothing.
@@ -135,7 +134,7 @@ _ACCOUNT_ID = r"\d[\d -]{4,20}\d"
 
 
 def _recognizers() -> list[Any]:
-    from domaintune.safety.masking import email_recognizer, pattern_recognizer
+    from domaintune.safety.recognizers import email_recognizer, pattern_recognizer
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         IbanRecognizer,
@@ -181,7 +180,7 @@ KINDS = {"CREDIT_CARD": "CARD_NUMBER", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHO
 @functools.cache
 def pii_masker() -> Any:
     """The financial PII masker, built once per process (no spaCy model: about 0.5 s)."""
-    from domaintune.safety.masking import PiiMasker
+    from domaintune.safety.engine import PiiMasker
 
     return PiiMasker(
         _recognizers(),
@@ -197,7 +196,12 @@ def pii_masker() -> Any:
 def pii_filter() -> SafetyFilter:
     """Masks personal financial data in training text; blocks nothing."""
     pii_masker()
-    return SafetyFilter("financial-pii", MaskingApply(pii_masker), evaluate=_pii_figures)
+    return SafetyFilter(
+        "financial-pii", MaskingApply(pii_masker),
+        evaluate=lambda: masker_figures(
+            pii_masker().find, TESTSET, "synthetic financial snippets", checksummed_recall=CHECKSUMMED_KINDS
+        ),
+    )
 
 
 # Output filter: advice -----------------------------------------------------------------------
@@ -235,33 +239,17 @@ def flag_advice(texts: list[str]) -> list[bool]:
     return [bool(ADVICE.search(text)) for text in texts]
 
 
-def _advice_apply(texts: list[str]) -> FilterOutcome:
-    flagged = flag_advice(texts)
-    return FilterOutcome(texts=list(texts), blocked=flagged, counts={"advice": sum(flagged)} if any(flagged) else {})
-
-
 def advice_filter() -> SafetyFilter:
     """Flags answers that promise returns or give personalised buy/sell advice."""
-    return SafetyFilter("advice", _advice_apply, evaluate=lambda: flag_figures(flag_advice, OUTPUT_TESTSET))
+    return flagging_filter("advice", "advice", flag_advice, evaluate=lambda: flag_figures(flag_advice, OUTPUT_TESTSET))
 
 
 # Figures -------------------------------------------------------------------------------------
 
 
-def _pii_figures() -> dict[str, Any]:
-    """What a run's report says of the PII filter: its figures on the labelled synthetic set."""
-    report = evaluate_masking(pii_masker().find, read_testset(TESTSET))
-    return {
-        **masking_figures(report, "synthetic financial snippets"),
-        "checksummed_recall": recall_over(report, CHECKSUMMED_KINDS),
-    }
-
-
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     """Per-type recall and precision on the labelled snippets, pooled recall on the
     checksummed identifiers, false-positive rate on public identifiers, and advice flags."""
-    from domaintune.safety.masking import recall_over
-
     report = evaluate_masking(pii_masker().find, read_testset(testset or TESTSET))
     report["heldout"] = evaluate_masking(pii_masker().find, read_testset(HELDOUT))
     report["checksummed_recall"] = recall_over(report, CHECKSUMMED_KINDS)

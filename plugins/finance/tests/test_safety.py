@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from domaintune.plugins import collect, get_domain
-from domaintune.safety.masking import canary_check, read_testset
+from domaintune.safety.canaries import canary_check
+from domaintune.safety.figures import read_testset
 from domaintune_finance import safety
 
 
@@ -69,7 +70,7 @@ def test_advice_flags(report: dict) -> None:
 
 def test_canaries_do_not_survive(pii) -> None:  # noqa: ANN001
     texts = [row["text"] for row in read_testset(safety.TESTSET)][:60]
-    assert canary_check([pii], texts, kinds=safety.CANARY_KINDS, count=40, seed=5)["leaked"] == 0
+    assert canary_check([pii], texts, kinds=get_domain("finance").canary_kinds, count=40, seed=5)["leaked"] == 0
 
 
 def test_hooks_return_the_filters() -> None:

@@ -26,6 +26,7 @@ HEALTHCARE = Domain(
     defaults={"max_length": 384, "time_budget_minutes": 5.0, "epochs": 1.0},
     # `--domain healthcare --data meqsum.jsonl` runs the summarization task.
     variants=("healthcare-summary",),
+    canary_kinds=("SSN", "PHONE", "EMAIL", "MRN", "DATE"),
 )
 
 HEALTHCARE_SUMMARY = Domain(
@@ -38,6 +39,7 @@ HEALTHCARE_SUMMARY = Domain(
     max_new_tokens=40,
     data_attribution=(DATA / "meqsum.ATTRIBUTION.md").read_text(encoding="utf-8"),
     defaults={"max_length": 256, "time_budget_minutes": 5.0, "epochs": 1.0},
+    canary_kinds=HEALTHCARE.canary_kinds,
 )
 
 # Every healthcare domain gets the PHI filters: MeQSum is free text written by the public.

@@ -18,23 +18,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety.masking import (
-    PERSON_WORD,
-    STREET_ADDRESS,
-    US_STATES,
-    MaskingApply,
-    Span,
+from domaintune import SafetyFilter
+from domaintune.safety.figures import (
     evaluate_flags,
     evaluate_masking,
     flag_figures,
-    labelled,
-    masking_figures,
-    merge_names,
-    name_shape_spans,
+    masker_figures,
     read_testset,
     recall_over,
 )
+from domaintune.safety.masking import MaskingApply, flagging_filter
+from domaintune.safety.names import PERSON_WORD, merge_names, name_shape_spans
+from domaintune.safety.recognizers import STREET_ADDRESS, US_STATES, labelled
+from domaintune.safety.spans import Span
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
@@ -47,7 +43,6 @@ PHI_KINDS = (
 )
 STRUCTURED_KINDS = ("SSN", "PHONE", "FAX", "EMAIL", "MRN", "DATE")
 """The identifiers whose recall must be at least 0.98 (issue 6)."""
-CANARY_KINDS = ("SSN", "PHONE", "EMAIL", "MRN", "DATE")
 
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
@@ -175,7 +170,7 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
 
 
 def _recognizers() -> list[Any]:
-    from domaintune.safety.masking import (
+    from domaintune.safety.recognizers import (
         OBFUSCATED_EMAIL,
         email_recognizer,
         pattern_recognizer,
@@ -235,7 +230,7 @@ KINDS = {"PERSON": "NAME", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "U
 @functools.cache
 def phi_masker() -> Any:
     """The PHI masker, built once per process (spaCy load: about a second)."""
-    from domaintune.safety.masking import PiiMasker
+    from domaintune.safety.engine import PiiMasker
 
     return PiiMasker(
         _recognizers(),
@@ -249,7 +244,12 @@ def phi_masker() -> Any:
 def phi_filter() -> SafetyFilter:
     """Masks the Safe Harbor identifiers in training text; blocks nothing."""
     phi_masker()  # build now: a missing model fails here, not in the middle of the data
-    return SafetyFilter("phi", MaskingApply(phi_masker), evaluate=_phi_figures)
+    return SafetyFilter(
+        "phi", MaskingApply(phi_masker),
+        evaluate=lambda: masker_figures(
+            phi_masker().find, TESTSET, "synthetic clinical snippets", structured_recall=STRUCTURED_KINDS
+        ),
+    )
 
 
 # Output filter: doses ------------------------------------------------------------------------
@@ -272,26 +272,12 @@ def flag_doses(texts: list[str]) -> list[bool]:
     return [bool(DOSE.search(text)) for text in texts]
 
 
-def _dose_apply(texts: list[str]) -> FilterOutcome:
-    flagged = flag_doses(texts)
-    return FilterOutcome(texts=list(texts), blocked=flagged, counts={"dose": sum(flagged)} if any(flagged) else {})
-
-
 def dose_filter() -> SafetyFilter:
     """Flags answers that state a specific drug dose: those need a clinician's review."""
-    return SafetyFilter("dose", _dose_apply, evaluate=lambda: flag_figures(flag_doses, OUTPUT_TESTSET))
+    return flagging_filter("dose", "dose", flag_doses, evaluate=lambda: flag_figures(flag_doses, OUTPUT_TESTSET))
 
 
 # Figures -------------------------------------------------------------------------------------
-
-
-def _phi_figures() -> dict[str, Any]:
-    """What a run's report says of the PHI filter: its figures on the labelled synthetic set."""
-    report = evaluate_masking(phi_masker().find, read_testset(TESTSET))
-    return {
-        **masking_figures(report, "synthetic clinical snippets"),
-        "structured_recall": recall_over(report, STRUCTURED_KINDS),
-    }
 
 
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
@@ -299,14 +285,12 @@ def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     pooled recall on the structured identifiers, and dose-flag recall and precision."""
     report = evaluate_masking(phi_masker().find, read_testset(testset or TESTSET))
     report["heldout"] = evaluate_masking(phi_masker().find, read_testset(HELDOUT))
-    from domaintune.safety.masking import recall_over
-
     report["structured_recall"] = recall_over(report, STRUCTURED_KINDS)
     report["dose_flags"] = evaluate_flags(flag_doses, read_testset(OUTPUT_TESTSET))
     return report
 
 
 __all__ = [
-    "CANARY_KINDS", "DOSE", "PHI_KINDS", "STRUCTURED_KINDS", "dose_filter", "evaluate_filter",
+    "DOSE", "PHI_KINDS", "STRUCTURED_KINDS", "dose_filter", "evaluate_filter",
     "flag_doses", "phi_filter", "phi_masker",
 ]

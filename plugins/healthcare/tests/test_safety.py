@@ -7,7 +7,8 @@ import sys
 
 import pytest
 from domaintune.plugins import collect, get_domain
-from domaintune.safety.masking import canary_check, read_testset
+from domaintune.safety.canaries import canary_check
+from domaintune.safety.figures import read_testset
 from domaintune_healthcare import safety
 
 
@@ -83,7 +84,7 @@ def test_dose_flags(report: dict) -> None:
 
 def test_canaries_planted_before_the_filter_do_not_survive(phi) -> None:  # noqa: ANN001
     texts = [row["text"] for row in read_testset(safety.TESTSET)][:60]
-    result = canary_check([phi], texts, kinds=safety.CANARY_KINDS, count=40, seed=3)
+    result = canary_check([phi], texts, kinds=get_domain("healthcare").canary_kinds, count=40, seed=3)
     assert result["planted"] == 40
     assert result["leaked_values"] == []
 

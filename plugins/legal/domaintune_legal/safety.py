@@ -24,19 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety.masking import (
-    PERSON_WORD,
-    STREET_ADDRESS,
-    US_STATES,
-    MaskingApply,
-    Span,
-    evaluate_masking,
-    masking_figures,
-    merge_names,
-    name_shape_spans,
-    phrase_blocking_filter,
-    read_testset,
-)
+from domaintune.safety.figures import evaluate_masking, masker_figures, read_testset
+from domaintune.safety.masking import MaskingApply, phrase_blocking_filter
+from domaintune.safety.names import PERSON_WORD, merge_names, name_shape_spans
+from domaintune.safety.recognizers import STREET_ADDRESS, US_STATES
+from domaintune.safety.spans import Span
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
@@ -47,7 +39,6 @@ KNOWN_AUTHORITIES_ENV = "DOMAINTUNE_KNOWN_AUTHORITIES"
 
 PII_KINDS = ("NAME", "ADDRESS", "PHONE", "EMAIL", "SSN")
 PUBLIC_KINDS = ("COMPANY", "COURT", "STATUTE", "CITATION", "JUDGE")
-CANARY_KINDS = ("SSN", "PHONE", "EMAIL")
 
 PRIVILEGE_MARKERS = [
     "attorney-client privileged",
@@ -153,7 +144,7 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
 
 
 def _recognizers() -> list[Any]:
-    from domaintune.safety.masking import email_recognizer, pattern_recognizer
+    from domaintune.safety.recognizers import email_recognizer, pattern_recognizer
     from presidio_analyzer.predefined_recognizers import (
         PhoneRecognizer,
         SpacyRecognizer,
@@ -180,7 +171,7 @@ def _recognizers() -> list[Any]:
 @functools.cache
 def pii_masker() -> Any:
     """The legal personal-data masker, built once per process (spaCy and eyecite load)."""
-    from domaintune.safety.masking import PiiMasker
+    from domaintune.safety.engine import PiiMasker
 
     return PiiMasker(
         _recognizers(),
@@ -196,9 +187,7 @@ def pii_filter() -> SafetyFilter:
     pii_masker()
     return SafetyFilter(
         "legal-pii", MaskingApply(pii_masker),
-        evaluate=lambda: masking_figures(
-            evaluate_masking(pii_masker().find, read_testset(TESTSET)), "synthetic legal snippets"
-        ),
+        evaluate=lambda: masker_figures(pii_masker().find, TESTSET, "synthetic legal snippets"),
     )
 
 

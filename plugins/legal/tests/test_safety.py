@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from domaintune.plugins import collect, get_domain
-from domaintune.safety.masking import canary_check, read_testset
+from domaintune.safety.canaries import canary_check
+from domaintune.safety.figures import read_testset
 from domaintune_legal import safety
 
 
@@ -84,7 +85,7 @@ def test_citation_filter_checks_against_the_prompt_and_the_known_list() -> None:
 
 def test_canaries_do_not_survive(pii) -> None:  # noqa: ANN001
     texts = [row["text"] for row in read_testset(safety.TESTSET)][:60]
-    assert canary_check([safety.privilege_filter(), pii], texts, kinds=safety.CANARY_KINDS, count=30)["leaked"] == 0
+    assert canary_check([safety.privilege_filter(), pii], texts, kinds=get_domain("legal").canary_kinds, count=30)["leaked"] == 0
 
 
 def test_hooks_return_the_filters() -> None:
