@@ -77,7 +77,8 @@ def cpu_seconds() -> float:
 def ours(path: Path, tokenizer: Any, max_length: int, parallel: bool) -> tuple[float, float, int, float]:
     """Seconds to load and check, seconds to format and tokenize, rows, CPU seconds."""
     from domaintune.data.encoding import encode_for_training
-    from domaintune.data.loading import map_workers, read_data
+    from domaintune.data.loading import read_data
+    from domaintune.data.parallel import map_workers
     from domaintune.default_plugins.formatting import make_formatter
     from domaintune.plugins import get_domain
 
@@ -144,7 +145,7 @@ def main() -> None:
 
         datasets.disable_progress_bars()
         datasets.config.HF_DATASETS_CACHE = Path(os.environ["HF_DATASETS_CACHE"])
-        from domaintune.data.loading import map_workers
+        from domaintune.data.parallel import map_workers
 
         data = root / "rows.jsonl"
         generate(data, args.rows)

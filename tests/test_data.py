@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.data.loading import (
-    apply_filters,
-    cap_rows_per_task,
-    read_jsonl,
-    split_train_eval,
-)
-from domaintune.data.readers import MAX_REPORTED_PROBLEMS
+from domaintune.data.filtering import apply_filters
+from domaintune.data.loading import read_data
+from domaintune.data.problems import MAX_REPORTED_PROBLEMS
+from domaintune.data.split import cap_rows_per_task, split_train_eval
 from domaintune.errors import DataError, PluginError
+
+def read_jsonl(path: Path):  # noqa: ANN201
+    """A JSONL file (any row shape) as the core's loader reads it."""
+    return read_data(path)
+
 
 GOOD = {"prompt": "Is the clause an arbitration clause? Disputes go to arbitration.", "completion": "Yes"}
 

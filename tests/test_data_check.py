@@ -186,7 +186,7 @@ def test_unusable_sources_exit_1_without_a_traceback(tmp_path: Path, tiny_model:
 def test_parallel_token_count_gives_the_same_figures(
     tmp_path: Path, test_domain: Domain, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from domaintune.data import check as datacheck
+    from domaintune.data import check_figures as datacheck
 
     rows = [{"prompt": f"{QUESTION} " + "A horse ran. " * (i % 7), "completion": "yes"} for i in range(300)]
     path = write_jsonl(tmp_path / "rows.jsonl", rows)

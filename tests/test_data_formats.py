@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from domaintune import Domain
-from domaintune.data.loading import load, load_info, parse_column_map, read_data
+from domaintune.data.columns import parse_column_map
+from domaintune.data.loading import load, load_info, read_data
 from domaintune.errors import DataError
 
 PC = {"prompt": "Is the clause an arbitration clause?", "completion": "Yes"}
@@ -18,10 +19,12 @@ ROWS = [PC, {"prompt": "Is it a lease?", "completion": "No", "task": "lease"}]
 
 @pytest.fixture(autouse=True)
 def data_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test run caches loaded files in a folder of its own."""
+    """Each test run caches loaded files in a folder of its own; this is the folder in use."""
+    from domaintune.data.cache import data_cache_dir
+
     folder = tmp_path_factory.getbasetemp() / "domaintune-cache"
     monkeypatch.setenv("DOMAINTUNE_CACHE", str(folder))
-    return folder / "data"
+    return data_cache_dir()
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
@@ -471,11 +474,11 @@ def test_nothing_is_left_half_written(tmp_path: Path, data_cache: Path) -> None:
 def test_interrupted_load_leaves_no_partial_file(
     tmp_path: Path, data_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from domaintune.data import loading as data
+    from domaintune.data.rows import RowReader
 
     path = write_jsonl(tmp_path / "rows.jsonl", [{"prompt": f"Q{i}", "completion": "A"} for i in range(3000)])
     before = set(data_cache.iterdir()) if data_cache.is_dir() else set()
-    original = data._RowReader.__call__
+    original = RowReader.__call__
     calls = []
 
     def crash_after_two_batches(self: Any, value: Any) -> Any:
@@ -484,7 +487,7 @@ def test_interrupted_load_leaves_no_partial_file(
             raise KeyboardInterrupt
         return original(self, value)
 
-    monkeypatch.setattr(data._RowReader, "__call__", crash_after_two_batches)
+    monkeypatch.setattr(RowReader, "__call__", crash_after_two_batches)
     with pytest.raises(KeyboardInterrupt):
         read_data(path)
     assert set(data_cache.iterdir()) == before
@@ -535,7 +538,7 @@ def test_lenient_load_of_a_file_without_one_good_row(tmp_path: Path) -> None:
 
 
 def test_jsonl_objects_gives_records_and_one_message_per_bad_line(tmp_path: Path) -> None:
-    from domaintune.data.readers import jsonl_objects
+    from domaintune.data.pack_readers import jsonl_objects
 
     path = tmp_path / "release.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n{"a": \n[1, 2]\n{"a": "caf\xe9"}\n{"a": 2}\n')

@@ -308,7 +308,7 @@ def _sample(domain: Domain) -> list[dict[str, Any]]:
 
 
 def _check_data(report: ContractReport, domain: Domain) -> list[dict[str, Any]]:
-    from domaintune.data.loading import apply_filters
+    from domaintune.data.filtering import apply_filters
     from domaintune.data.prepare import load_source
     from domaintune.evaluation.heldout import MAX_LABELS
     from domaintune.plugins import collect

@@ -329,7 +329,7 @@ def eval_command(run_dir: Path, fail_under: tuple[str, ...], max_regression: tup
 @click.argument("target", type=click.Path(path_type=Path))
 def filter_command(domain: str, source: Path, target: Path) -> None:
     """Apply a domain's training-data safety filters to SOURCE and write TARGET (JSONL)."""
-    from domaintune.data.loading import apply_filters
+    from domaintune.data.filtering import apply_filters
     from domaintune.data.prepare import load_source
     from domaintune.files import write_jsonl_atomic
     from domaintune.plugins import collect, get_domain
@@ -353,7 +353,7 @@ def filter_command(domain: str, source: Path, target: Path) -> None:
 
 def _store_column_map(ctx: click.Context, value: str | None) -> None:
     """--map FIELD=COLUMN,... becomes the `column_map` setting."""
-    from domaintune.data.loading import parse_column_map
+    from domaintune.data.columns import parse_column_map
 
     if value is not None:
         try:
@@ -386,8 +386,9 @@ def data_check(
     Prints rows and their shape, labels, token lengths and truncation, duplicates, what the
     safety filters change, and rows shared between train and eval.
     """
-    from domaintune.data.check import check_from_options, render_text
-    from domaintune.data.loading import parse_column_map
+    from domaintune.data.check import check_from_options
+    from domaintune.data.check_render import render_text
+    from domaintune.data.columns import parse_column_map
 
     with _friendly_errors():
         if column_map_text is not None:

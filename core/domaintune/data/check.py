@@ -15,23 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domaintune.config import RunConfig, build_config, read_config_file
-from domaintune.data.loading import (
-    SHAPE_NAMES,
-    RowErrors,
-    apply_filters,
-    load,
-    load_info,
-    map_workers,
-    row_keys,
-    split_indices,
+from domaintune.data.check_figures import (
+    EXAMPLES,
+    contamination,
+    duplicates,
+    label_counts,
+    looks_like_labels,
+    pairs_text,
+    rows_text,
+    text_keys,
+    token_lengths,
 )
+from domaintune.data.filtering import apply_filters
+from domaintune.data.loading import RowErrors, load, load_info
 from domaintune.data.readers import FORMAT_NAMES
+from domaintune.data.split import split_indices
 from domaintune.domain import Domain
 from domaintune.errors import ConfigError, DataError, DomaintuneError
 from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
@@ -42,11 +45,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 MAX_LABELS = 50  # as run.class_labels
-LABEL_GUESS_MAX = 20
-"""Without a domain, data with at most this many distinct short completions is treated as
-classification data."""
-EXAMPLES = 3
-PERCENTILES = (50, 90, 95, 99)
 NO_DOMAIN = Domain(
     name="(no domain)",
     description="Data checked without a domain: no domain filters, a one-line system prompt.",
@@ -152,13 +150,13 @@ def check_data(
             report.sources.append(source_report)
             if dataset is None or len(dataset) == 0:
                 continue
-            if domain is None and role == "train" and _looks_like_labels(dataset):
+            if domain is None and role == "train" and looks_like_labels(dataset):
                 report.task_type = "classification"
             if report.task_type == "classification":
-                source_report.labels = _labels(dataset)
+                source_report.labels = label_counts(dataset)
             if tokenizer is not None:
                 try:
-                    source_report.tokens = _token_lengths(dataset, formatter, tokenizer, config.max_length)
+                    source_report.tokens = token_lengths(dataset, formatter, tokenizer, config.max_length)
                 except DomaintuneError as exc:
                     report.problems.append(f"{role} data cannot be formatted for the model: {exc}")
                     tokenizer = None
@@ -169,18 +167,18 @@ def check_data(
                 "dropped_rows": [i + 1 for i in safety.dropped_rows[:EXAMPLES]],
             }
             filtered[role] = dataset_after
-            keys[role] = _keys(dataset_after)
-            source_report.duplicates = _duplicates(keys[role])
+            keys[role] = text_keys(dataset_after)
+            source_report.duplicates = duplicates(keys[role])
         _judge_sources(report, domain)
         if "train" in filtered:
             if "eval" in filtered:
-                report.contamination = _contamination(keys["train"], keys["eval"])
+                report.contamination = contamination(keys["train"], keys["eval"])
                 if report.contamination["rows"]:
                     c = report.contamination
                     report.problems.append(
                         f"{c['rows']} of {c['eval_rows']} eval rows share their prompt with a train "
                         "row (after normalizing case and spaces), so the tuned score would be "
-                        f"inflated (e.g. {_pairs(c['examples'], 'eval', 'train')}); remove them from "
+                        f"inflated (e.g. {pairs_text(c['examples'], 'eval', 'train')}); remove them from "
                         "the train file or the eval file"
                     )
             elif not any(s.role == "eval" for s in report.sources):
@@ -262,55 +260,29 @@ def _judge_sources(report: CheckReport, domain: Domain | None) -> None:
             t = s.tokens
             if t["truncated"]:
                 report.warnings.append(
-                    f"{name}: {_rows(t['truncated'])} ({t['truncated'] / s.rows:.1%}) longer than "
+                    f"{name}: {rows_text(t['truncated'])} ({t['truncated'] / s.rows:.1%}) longer than "
                     f"max_length {report.max_length} tokens; training keeps their start and end and "
                     "cuts the middle of the prompt (raise --max-length to keep more)"
                 )
             if t["answer_cut"]:
                 report.warnings.append(
-                    f"{name}: in {_rows(t['answer_cut'])} the answer alone is longer than max_length; "
+                    f"{name}: in {rows_text(t['answer_cut'])} the answer alone is longer than max_length; "
                     "it is cut, and the model never learns its end"
                 )
         if s.duplicates:
             d = s.duplicates
             if d["exact"] or d["normalized"]:
                 report.warnings.append(
-                    f"{name}: {_rows(d['exact'])} repeat an earlier row exactly and {d['normalized']:,} "
-                    f"more after normalizing case and spaces (e.g. {_pairs(d['examples'], 'row', 'row')}); "
+                    f"{name}: {rows_text(d['exact'])} repeat an earlier row exactly and {d['normalized']:,} "
+                    f"more after normalizing case and spaces (e.g. {pairs_text(d['examples'], 'row', 'row')}); "
                     "repeated rows weigh more in training"
                 )
             if d["conflicting_prompts"]:
                 what = "labels" if classification else "completions"
                 report.warnings.append(
                     f"{name}: {d['conflicting_prompts']} prompts appear with different {what} "
-                    f"({_rows(d['conflicting_rows'])})"
+                    f"({rows_text(d['conflicting_rows'])})"
                 )
-
-
-# Figures ------------------------------------------------------------------------------------
-
-
-def _arrow_column(dataset: datasets.Dataset, name: str) -> Any:
-    return dataset.with_format("arrow")[name]
-
-
-def _looks_like_labels(dataset: datasets.Dataset) -> bool:
-    import pyarrow.compute as pc
-
-    completions = pc.utf8_trim_whitespace(_arrow_column(dataset, "completion"))
-    distinct = pc.count_distinct(completions).as_py()
-    longest = pc.max(pc.utf8_length(completions)).as_py() or 0
-    return distinct <= LABEL_GUESS_MAX and len(dataset) >= 5 * distinct and longest <= 30
-
-
-def _labels(dataset: datasets.Dataset) -> dict[str, int]:
-    import pyarrow.compute as pc
-
-    completions = pc.utf8_trim_whitespace(_arrow_column(dataset, "completion"))
-    if pc.count_distinct(completions).as_py() > 1000:
-        return {f"({pc.count_distinct(completions).as_py()} distinct)": len(dataset)}
-    counts = {item["values"]: item["counts"] for item in pc.value_counts(completions).to_pylist()}
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _tokenizer(model: str | None, report: CheckReport) -> PreTrainedTokenizerBase | None:
@@ -347,77 +319,6 @@ def _tokenizer(model: str | None, report: CheckReport) -> PreTrainedTokenizerBas
     return tokenizer
 
 
-def _token_lengths(
-    dataset: datasets.Dataset, formatter: Any, tokenizer: PreTrainedTokenizerBase, max_length: int
-) -> dict[str, Any]:
-    """Prompt and answer tokens per row, exactly as training encodes them."""
-    import numpy as np
-
-    from domaintune.data.encoding import split_prompt_answer, tokenize_texts
-
-    def lengths(batch: dict[str, list[Any]]) -> dict[str, list[int]]:
-        prompts, answers = split_prompt_answer(formatter(batch), tokenizer)
-        return {
-            "prompt_tokens": [len(ids) for ids in tokenize_texts(tokenizer, prompts)],
-            "answer_tokens": [len(ids) for ids in tokenize_texts(tokenizer, answers)],
-        }
-
-    counted = dataset.map(
-        lengths, batched=True, batch_size=256, num_proc=map_workers(len(dataset)),
-        remove_columns=dataset.column_names, keep_in_memory=True, new_fingerprint=uuid.uuid4().hex,
-    ).with_format("numpy")[:]
-    prompt, answer = counted["prompt_tokens"], counted["answer_tokens"]
-    total = prompt + answer
-    return {
-        "percentiles": {str(p): int(v) for p, v in zip(PERCENTILES, np.percentile(total, PERCENTILES, method="nearest"))},
-        "max": int(total.max()),
-        "mean": round(float(total.mean()), 1),
-        "truncated": int((total > max_length).sum()),
-        "answer_cut": int((answer > max_length - 1).sum()),
-    }
-
-
-def _keys(dataset: datasets.Dataset) -> dict[str, np.ndarray]:
-    hashed = dataset.select_columns(["prompt", "completion"]).map(
-        row_keys, batched=True, batch_size=2048, remove_columns=["prompt", "completion"],
-        keep_in_memory=True, new_fingerprint=uuid.uuid4().hex,
-    ).with_format("numpy")[:]
-    return {name: hashed[name] for name in ("exact", "normalized", "prompt")}
-
-
-def _duplicates(keys: dict[str, np.ndarray]) -> dict[str, Any]:
-    import numpy as np
-
-    rows = len(keys["exact"])
-    exact = rows - len(np.unique(keys["exact"]))
-    normalized = rows - len(np.unique(keys["normalized"])) - exact
-    _, first_norm, inverse_norm = np.unique(keys["normalized"], return_index=True, return_inverse=True)
-    repeats = np.flatnonzero(first_norm[inverse_norm.ravel()] != np.arange(rows))[:EXAMPLES]
-    examples = [(int(i) + 1, int(first_norm[inverse_norm.ravel()[i]]) + 1) for i in repeats]
-    pairs = np.unique(np.stack([keys["prompt"], keys["normalized"]], axis=1), axis=0)
-    prompts, counts = np.unique(pairs[:, 0], return_counts=True)
-    conflicting = prompts[counts > 1]
-    return {
-        "exact": int(exact),
-        "normalized": int(normalized),
-        "examples": examples,
-        "conflicting_prompts": int(len(conflicting)),
-        "conflicting_rows": int(np.isin(keys["prompt"], conflicting).sum()),
-    }
-
-
-def _contamination(train: dict[str, np.ndarray], eval_: dict[str, np.ndarray]) -> dict[str, Any]:
-    import numpy as np
-
-    shared = np.isin(eval_["prompt"], train["prompt"])
-    rows = np.flatnonzero(shared)
-    examples = []
-    for i in rows[:EXAMPLES]:
-        j = int(np.flatnonzero(train["prompt"] == eval_["prompt"][i])[0])
-        examples.append((int(i) + 1, j + 1))
-    return {"eval_rows": int(len(shared)), "rows": int(len(rows)), "examples": examples}
-
-
 def _split(report: CheckReport, train: datasets.Dataset, config: RunConfig, stratify: bool) -> None:
     try:
         kept, held_out, left_out = split_indices(train, config.eval_rows, config.seed, stratify)
@@ -432,87 +333,3 @@ def _split(report: CheckReport, train: datasets.Dataset, config: RunConfig, stra
         "stratified": stratify,
     }
     report.contamination = {"eval_rows": len(held_out), "rows": 0, "examples": []}
-
-
-def _rows(count: int) -> str:
-    return f"{count:,} row{'' if count == 1 else 's'}"
-
-
-def _pairs(examples: list[tuple[int, int]], first: str, second: str) -> str:
-    return ", ".join(f"{first} {a} = {second} {b}" for a, b in examples) or "none"
-
-
-# Text output --------------------------------------------------------------------------------
-
-
-def render_text(report: CheckReport) -> str:
-    lines = [
-        f"domain {report.domain or '(none)'}, {report.task_type}, max_length {report.max_length}, "
-        f"tokenizer {report.tokenizer or '(none)'}"
-    ]
-    for s in report.sources:
-        lines.append("")
-        lines.append(f"{s.role}: {s.source}")
-        if s.shape:
-            fields = ", ".join(f"{k}={v}" for k, v in s.fields.items())
-            how = "detected" if s.detected else "as set"
-            lines.append(f"  rows        {s.rows:,} ({s.format}; {SHAPE_NAMES.get(s.shape, s.shape)}, {how}: {fields})")
-        if s.problem_count:
-            lines.append(f"  PROBLEMS    {s.problem_count:,}")
-            lines.extend(f"    {p}" for p in s.problems[:20])
-            if s.problem_count > 20:
-                lines.append(f"    ... and {s.problem_count - 20:,} more (--json lists up to 1,000)")
-        if s.labels is not None:
-            total = sum(s.labels.values()) or 1
-            shown = ", ".join(f"{label} {n:,} ({n / total:.1%})" for label, n in list(s.labels.items())[:10])
-            more = f", and {len(s.labels) - 10} more" if len(s.labels) > 10 else ""
-            lines.append(f"  labels      {shown}{more}")
-        if s.tokens:
-            t = s.tokens
-            pct = ", ".join(f"p{p} {v}" for p, v in t["percentiles"].items())
-            lines.append(f"  tokens      {pct}, max {t['max']:,} (prompt and answer, chat template applied)")
-            lines.append(
-                f"  truncated   {_rows(t['truncated'])} ({t['truncated'] / max(s.rows, 1):.1%}) over "
-                f"{report.max_length} tokens; {t['answer_cut']:,} with the answer itself cut"
-            )
-        if s.duplicates:
-            d = s.duplicates
-            lines.append(
-                f"  duplicates  {d['exact']:,} exact, {d['normalized']:,} more after normalizing; "
-                f"{d['conflicting_prompts']:,} prompts with conflicting completions"
-                + (f" (e.g. {_pairs(d['examples'], 'row', 'row')})" if d["examples"] else "")
-            )
-        if s.safety is not None:
-            f = s.safety
-            if not f["filters"]:
-                lines.append("  safety      no data filters for this domain")
-            else:
-                counts = ", ".join(f"{kind} {n:,}" for kind, n in f["counts"].items()) or "nothing found"
-                dropped = f" (e.g. rows {', '.join(map(str, f['dropped_rows']))})" if f["dropped_rows"] else ""
-                lines.append(
-                    f"  safety      {_rows(f['rows_changed'])} changed, {f['rows_dropped']:,} dropped{dropped}; "
-                    f"{counts} [{', '.join(f['filters'])}]"
-                )
-    lines.append("")
-    if report.split:
-        sp = report.split
-        lines.append(
-            f"eval: {_rows(sp['eval_rows'])} held out from train (seed {sp['seed']}"
-            f"{', stratified by label' if sp['stratified'] else ''}); {sp['train_rows']:,} train "
-            f"rows remain, after leaving out {sp['left_out']:,} whose prompt is held out too"
-        )
-    elif report.contamination is not None:
-        c = report.contamination
-        lines.append(f"contamination: {c['rows']:,} of {c['eval_rows']:,} eval rows share a prompt with train")
-    for warning in report.warnings:
-        lines.append(f"warning: {warning}")
-    problems = report.problems + [
-        f"{s.role} data: {s.problem_count:,} bad row(s) or file problem(s), listed above"
-        for s in report.sources if s.problem_count
-    ]
-    for problem in problems:
-        lines.append(f"PROBLEM: {problem}")
-    lines.append(
-        "usable: yes" if report.usable else f"usable: no ({len(problems)} problem(s); fix them and check again)"
-    )
-    return "\n".join(lines)

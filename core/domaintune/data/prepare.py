@@ -6,14 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domaintune.config import RunConfig
-from domaintune.data.loading import (
-    FilterReport,
-    apply_filters,
-    cap_rows_per_task,
-    split_train_eval,
-)
+from domaintune.data.filtering import FilterReport, apply_filters
+from domaintune.data.split import cap_rows_per_task, split_train_eval
 from domaintune.data.tasks import select_tasks
-from domaintune.domain import Domain
+from domaintune.domain import Domain, SafetyFilter
 from domaintune.errors import ConfigError, DataError, PluginError
 from domaintune.plugins import call_hook, collect
 from domaintune.safety.canary_probe import PlantedRows
@@ -42,23 +38,29 @@ def load_source(
 
 
 def prepare_data(
-    domain: Domain, config: RunConfig
+    domain: Domain,
+    config: RunConfig,
+    filters: list[SafetyFilter] | None = None,
+    train_rows: datasets.Dataset | None = None,
 ) -> tuple[datasets.Dataset, datasets.Dataset, dict[str, Any]]:
-    """Load, filter and split; returns train, eval and what happened, for the report."""
+    """Load, filter and split; returns train, eval and what happened, for the report.
+
+    ``filters``: the domain's data filters when the caller has them (a run calls each hook
+    once, see domaintune.settings); ``train_rows``: ``config.data`` already read."""
     train_source = config.data or domain.train_data
     if train_source is None:
         raise ConfigError(
             f"data: domain {domain.name!r} ships no sample data; pass --data PATH."
         )
     eval_source = config.eval_data or (domain.eval_data if config.data is None else None)
-    train_set = load_source(domain, train_source, config.column_map, config.shape)
+    train_set = train_rows if train_rows is not None else load_source(domain, train_source, config.column_map, config.shape)
     eval_set = load_source(domain, eval_source, config.column_map, config.shape) if eval_source else None
     if config.task:
         train_set = select_tasks(train_set, config.task, str(train_source))
         if eval_set is not None:
             eval_set = select_tasks(eval_set, config.task, str(eval_source))
 
-    filters = collect("make_data_filters", domain=domain)
+    filters = collect("make_data_filters", domain=domain) if filters is None else filters
     canaries = domain_canaries(domain, config.canaries, config.seed) if config.canaries else []
     if canaries:
         # Unique fake identifiers planted in the prompts: the filters must remove every one.

@@ -1,4 +1,4 @@
-"""Default data loader: every format and row shape the core reads (see domaintune.data.loading)."""
+"""Default data loader: every format and row shape the core reads (see domaintune.data.readers and domaintune.data.columns)."""
 
 from __future__ import annotations
 

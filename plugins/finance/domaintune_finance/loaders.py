@@ -26,14 +26,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.data.readers import (
-    decode_utf8,
-    jsonl_objects,
-    raise_problems,
-    require_file,
-    string_dataset,
-    xlsx_records,
-)
+from domaintune.data.pack_readers import jsonl_objects, string_dataset, xlsx_records
+from domaintune.data.problems import raise_problems
+from domaintune.data.source_files import decode_utf8, require_file
 from domaintune.errors import DataError
 
 if TYPE_CHECKING:
