@@ -73,7 +73,7 @@ def main() -> None:
     from domaintune.evaluation.scoring import render_eval_set, score_labels
     from domaintune.model import default_model_path, load_model, load_tokenizer
     from domaintune.plugins import get_domain
-    from domaintune.training.train import use_bf16
+    from domaintune.precision import use_bf16
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

@@ -157,7 +157,7 @@ def main() -> None:
     from domaintune.evaluation.scoring import predict, render_eval_set
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.plugins import call_hook, get_domain
-    from domaintune.training.train import cast_frozen_weights
+    from domaintune.training.methods import cast_frozen_weights
     from lm_eval.api.registry import get_model
     from lm_eval.tasks import TaskManager
 

@@ -275,12 +275,10 @@ def setup_ours(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) 
     import datasets
     from domaintune.config import RunConfig
     from domaintune.training.distributed import start_processes
-    from domaintune.training.train import (
-        prepare_model,
-        tokenize_dataset,
-        train,
-        use_bf16,
-    )
+    from domaintune.precision import use_bf16
+    from domaintune.training.batches import tokenize_dataset
+    from domaintune.training.methods import prepare_model
+    from domaintune.training.train import train
 
     processes = start_processes()
     config = RunConfig(

@@ -39,7 +39,9 @@ def train_capped(model_path: str, output_dir: Path, headroom_mb: int) -> dict[st
     from domaintune.config import build_config
     from domaintune.errors import ConfigError
     from domaintune.model import load_model, load_tokenizer
-    from domaintune.training.train import prepare_model, tokenize_dataset, train
+    from domaintune.training.batches import tokenize_dataset
+    from domaintune.training.methods import prepare_model
+    from domaintune.training.train import train
 
     words = "the contract patient report table numbers invoice payment account".split()
     prompts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(LENGTH)) for i in range(ROWS)]

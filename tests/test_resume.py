@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from domaintune.plugins import LOAD_PLUGINS_ENV
-from domaintune.training.train import CHECKPOINT_COMPLETE
+from domaintune.training.checkpoints import CHECKPOINT_COMPLETE
 
 KILL_AFTER_CHECKPOINT = 8
 

@@ -92,9 +92,9 @@ def test_four_bit_config_is_the_qlora_recipe() -> None:
 
 @pytest.mark.parametrize(("micro_batch", "smaller"), [(8, 4), (6, 3), (9, 3), (3, 1), (2, 1)])
 def test_a_smaller_micro_batch_divides_the_old_one(micro_batch: int, smaller: int) -> None:
-    from domaintune.training.train import _smaller_micro_batch
+    from domaintune.training.memory import smaller_micro_batch
 
-    assert _smaller_micro_batch(micro_batch) == smaller
+    assert smaller_micro_batch(micro_batch) == smaller
 
 
 def _train_on_test_domain(
@@ -103,7 +103,9 @@ def _train_on_test_domain(
     """Train the tiny model on the test domain's 41 rows; returns the model and TrainResult."""
     import transformers
     from domaintune.model import load_model, load_tokenizer
-    from domaintune.training.train import prepare_model, tokenize_dataset, train
+    from domaintune.training.batches import tokenize_dataset
+    from domaintune.training.methods import prepare_model
+    from domaintune.training.train import train
 
     transformers.set_seed(0)  # the adapters are initialised before Trainer seeds
     config = build_config({
@@ -145,7 +147,7 @@ def test_early_stopping_stops_a_diverging_run_and_keeps_its_best_checkpoint(
 
 
 def test_learning_rate_stays_at_its_peak_until_the_decay_fraction() -> None:
-    from domaintune.training.train import WallClockBudget, warmup_stable_decay
+    from domaintune.training.schedule import WallClockBudget, warmup_stable_decay
 
     def rates(decay_fraction: float, budget: WallClockBudget) -> list[float]:
         parameter = torch.nn.Parameter(torch.zeros(1))

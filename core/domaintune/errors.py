@@ -29,3 +29,7 @@ class DataError(DomaintuneError):
 
 class ModelError(DomaintuneError):
     """The model could not be found, converted or loaded."""
+
+
+class CheckpointError(DomaintuneError):
+    """A training checkpoint cannot be resumed from (unsafe or unreadable files)."""

@@ -50,13 +50,10 @@ def run_job(config: RunConfig, reporter: Reporter | None = None, resume: bool = 
 
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.training.distributed import device_for, start_processes
-    from domaintune.training.train import (
-        cast_frozen_weights,
-        prepare_model,
-        tokenize_dataset,
-        train,
-        use_bf16,
-    )
+    from domaintune.precision import use_bf16
+    from domaintune.training.batches import tokenize_dataset
+    from domaintune.training.methods import cast_frozen_weights, prepare_model
+    from domaintune.training.train import train
 
     quiet_libraries()
     processes = start_processes()

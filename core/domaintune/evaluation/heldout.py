@@ -135,7 +135,7 @@ class Scoring:
 
     def predict(self, model: Any, which: str) -> Predicted:
         """Each process predicts its share of the rows; all get every prediction back."""
-        from domaintune.training.train import use_bf16
+        from domaintune.precision import use_bf16
 
         processes, config = self.processes, self.config
         with self.reporter.progress(
@@ -160,7 +160,7 @@ class Scoring:
 
     def general_knowledge(self, model: Any) -> tuple[float, int]:
         from domaintune.evaluation.forgetting import general_knowledge_accuracy
-        from domaintune.training.train import use_bf16
+        from domaintune.precision import use_bf16
 
         return general_knowledge_accuracy(model, self.tokenizer, use_bf16(self.config.precision))
 

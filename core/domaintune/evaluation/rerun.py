@@ -26,7 +26,7 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     from domaintune.config import build_config
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.training.distributed import start_processes
-    from domaintune.training.train import cast_frozen_weights
+    from domaintune.training.methods import cast_frozen_weights
 
     reporter = reporter or SilentReporter()
     saved = run_dir / "config.yaml"

@@ -1,0 +1,54 @@
+"""The training loss: cross-entropy on the answer tokens only, with the output layer run only
+where there are labels; it also counts the real tokens trained on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from domaintune.data.encoding import IGNORE_INDEX
+from domaintune.training.totals import TokenCount
+
+
+class AnswerLossTrainer(Trainer):
+    """Trainer whose loss runs the output layer only where there are labels.
+
+    The 49k-wide output layer over every position costs as much as a fifth of the
+    model, and its fp32 logits dominate memory; answers are a few tokens at the end of
+    each (left-padded) row, so only those columns are kept. Measured on SmolLM2-135M:
+    same loss, 2.1x faster steps.
+    """
+
+    def __init__(self, *args: Any, tokens: TokenCount, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tokens = tokens
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
+        if model.training:
+            # Counted here, not in the collator: the data loader collates a batch ahead. Our
+            # own count: Trainer's counts pad tokens when pad == eos.
+            self.tokens.here += int(inputs["attention_mask"].sum())
+        labels = inputs.pop("labels")
+        targets = labels[:, 1:]  # the logits at position t predict the token at t + 1
+        keep = torch.nonzero((targets != IGNORE_INDEX).any(dim=0)).squeeze(-1)
+        # use_cache=False keeps the attention from taking the cached path.
+        outputs = model(**inputs, use_cache=False, logits_to_keep=keep)
+        loss = torch.nn.functional.cross_entropy(
+            outputs.logits.flatten(0, 1).float(),
+            targets[:, keep].flatten(),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+        if num_items_in_batch is None:
+            loss = loss / (targets != IGNORE_INDEX).sum()
+        else:
+            # num_items_in_batch counts the answer tokens of the whole optimizer step, over
+            # every gradient-accumulation micro-batch and (gathered) every process; DDP then
+            # averages gradients over processes, which the factor undoes, as Trainer's own
+            # compute_loss does.
+            loss = loss / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss

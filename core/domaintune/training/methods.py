@@ -1,0 +1,51 @@
+"""The fine-tuning methods: which weights train (LoRA, DoRA, QLoRA adapters, or all of them)
+and in which dtype the frozen ones are kept."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from domaintune.config import RunConfig
+from domaintune.precision import use_bf16
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+
+def cast_frozen_weights(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
+    """Under LoRA or DoRA with bf16, keep the frozen weights in bf16 (peft keeps the adapters
+    fp32).
+
+    The matmuls run in bf16 under autocast either way; fp32 weights only add memory and a cast
+    per step. Measured on SmolLM2-135M, legal sample, micro-batch 4 x 2: peak RSS 3.2 GB
+    instead of 3.7 GB, same tokens/s. Full fine-tuning keeps fp32 weights for its optimizer;
+    QLoRA's weights are 4-bit already, and peft's prepare_model_for_kbit_training sets the rest.
+    """
+    if config.uses_adapter and config.method != "qlora" and use_bf16(config.precision):
+        return model.to(torch.bfloat16)
+    return model
+
+
+def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
+    """Wrap the model in LoRA (or DoRA) adapters on every linear layer (peft finds them), or
+    train it all."""
+    if config.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if config.method == "qlora":
+        # Freezes the 4-bit weights and upcasts the others to fp32; checkpointing is Trainer's.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = cast_frozen_weights(model, config)
+
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+        use_dora=config.method == "dora",
+    )
+    return get_peft_model(model, lora)
