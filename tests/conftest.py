@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl, plugins
+from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl, manager, plugins
 from domaintune.testing import build_tiny_model
 
 # The tests never need the network; fail fast instead of waiting for a timeout.
@@ -188,17 +188,17 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     registrations, broken-plugin list and distributions are restored afterwards."""
     plugins.load_plugins()
     saved = [(name, plugin) for name, plugin in plugins.pm.list_name_plugin() if plugin is not None]
-    saved_broken = list(plugins.broken_plugins)
-    saved_distributions = dict(plugins._distributions)
+    saved_broken = list(manager.broken_plugins)
+    saved_distributions = dict(manager._distributions)
     monkeypatch.delenv(plugins.LOAD_PLUGINS_ENV, raising=False)
 
     def reset() -> None:
         for name, plugin in plugins.pm.list_name_plugin():
             if plugin is not None:
                 plugins.pm.unregister(plugin, name=name)
-        plugins._loaded = False
-        plugins.broken_plugins.clear()  # in place: the CLI imported this very list
-        plugins._distributions.clear()
+        manager._loaded = False
+        manager.broken_plugins.clear()  # in place: the CLI imported this very list
+        manager._distributions.clear()
 
     reset()
     try:
@@ -207,9 +207,9 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         reset()
         for name, plugin in saved:
             plugins.pm.register(plugin, name=name)
-        plugins.broken_plugins.extend(saved_broken)
-        plugins._distributions.update(saved_distributions)
-        plugins._loaded = True
+        manager.broken_plugins.extend(saved_broken)
+        manager._distributions.update(saved_distributions)
+        manager._loaded = True
 
 
 @pytest.fixture(scope="session")

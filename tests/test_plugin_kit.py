@@ -148,6 +148,41 @@ def test_plugin_new_refuses_invalid_names(tmp_path: Path, name: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_plugin_new_refuses_a_300_character_name_with_a_clear_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["plugin", "new", "a" * 300, "--dir", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert squash("is 300 characters long; use at most 50") in squash(result.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_new_refuses_a_name_the_default_folder_cannot_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["plugin", "new", "a" * 300])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "300characterslong" in squash(result.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("under", ["the file itself", "a folder below it"])
+def test_plugin_new_refuses_a_dir_under_a_file_with_a_clear_message(tmp_path: Path, under: str) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine", encoding="utf-8")
+    target = blocker / "pack" if under == "the file itself" else blocker / "a" / "pack"
+    result = CliRunner().invoke(cli, ["plugin", "new", "kitdemo", "--dir", str(target)])
+    assert result.exit_code == 1
+    assert not isinstance(result.exception, OSError)
+    assert squash(f"{blocker} is a file") in squash(result.stderr)
+    assert blocker.read_text(encoding="utf-8") == "mine"
+
+
+def test_plugin_new_refuses_a_folder_name_too_long_for_the_file_system(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["plugin", "new", "kitdemo", "--dir", str(tmp_path / ("d" * 300))])
+    assert result.exit_code == 1
+    assert not isinstance(result.exception, OSError)
+    assert "morethanthe255" in squash(result.stderr)
+
+
 def test_plugin_new_refuses_a_domain_an_installed_plugin_offers(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["plugin", "new", "legal", "--dir", str(tmp_path / "x")])
     assert result.exit_code == 1
@@ -386,10 +421,10 @@ def test_plugin_check_of_an_unknown_plugin_lists_the_installed_ones() -> None:
 
 
 def test_plugin_check_finds_a_plugin_by_its_distribution_name() -> None:
-    from domaintune.contract import _find_plugin
+    from domaintune.plugins import find_plugin
 
-    assert _find_plugin("domaintune-finance")[0] == "finance"
-    assert _find_plugin("domaintune_finance")[0] == "finance"
+    assert find_plugin("domaintune-finance")[0] == "finance"
+    assert find_plugin("domaintune_finance")[0] == "finance"
 
 
 # Hooks across plugins ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from domaintune.plugins import (
     get_domains,
     load_plugins,
     plugin_infos,
+    plugin_problems,
     pm,
 )
 
@@ -202,13 +203,32 @@ class AcmeLegalPlugin:
 def test_duplicate_domain_error_names_both_plugins(registered) -> None:  # noqa: ANN001
     registered(AcmeLegalPlugin(), "acme-legal")
     with pytest.raises(DuplicateDomainError) as info:
-        get_domains()
+        get_domain("legal")
     message = str(info.value)
     version = importlib.metadata.version("domaintune-legal")
     assert "'legal'" in message
     assert "'acme-legal'" in message
     assert f"distribution domaintune-legal {version}" in message
     assert LOAD_PLUGINS_ENV in message
+
+
+def test_a_duplicate_domain_leaves_the_other_domains_and_commands_working(
+    registered, tmp_path: Path  # noqa: ANN001
+) -> None:
+    registered(AcmeLegalPlugin(), "acme-legal")
+    assert "legal" not in get_domains() and {"finance", "healthcare"} <= set(get_domains())
+    [problem] = plugin_problems()
+    assert problem.domains == ["legal"] and "'acme-legal'" in problem.error
+    listed = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [b["domains"] for b in json.loads(listed.stdout)["broken"]] == [["legal"]]
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"prompt": "Is a bond a loan?", "completion": "yes"}\n', encoding="utf-8")
+    filtered = CliRunner().invoke(cli, ["filter", "--domain", "finance", str(source), str(tmp_path / "out.jsonl")])
+    assert filtered.exit_code == 0, filtered.output
+    refused = CliRunner().invoke(cli, ["filter", "--domain", "legal", str(source), str(tmp_path / "out2.jsonl")])
+    assert refused.exit_code == 1
+    assert "'acme-legal'" in squash(refused.stderr) and LOAD_PLUGINS_ENV in refused.stderr
 
 
 class NotADomainPlugin:
@@ -219,10 +239,33 @@ class NotADomainPlugin:
 
 def test_registering_something_else_than_a_domain_names_the_plugin(registered) -> None:  # noqa: ANN001
     registered(NotADomainPlugin(), "dict-domains")
-    with pytest.raises(PluginError) as info:
-        get_domains()
+    assert {"legal", "finance", "healthcare"} <= set(get_domains())  # the others still work
+    [problem] = plugin_problems()
+    assert problem.hook == "register_domains"
+    assert "'dict-domains'" in problem.error
+    assert "domaintune.Domain" in problem.error
+    with pytest.raises(UnknownDomainError) as info:
+        get_domain("tax")
     assert "'dict-domains'" in str(info.value)
     assert "domaintune.Domain" in str(info.value)
+
+
+class HalfRegisteringPlugin:
+    """Registers one domain, then raises: its domain must fail with that error, not vanish."""
+
+    @hookimpl
+    def register_domains(self, register):  # noqa: ANN001, ANN201
+        register(Domain(name="tax", description="Tax", task_type="generation", system_prompt="Tax."))
+        raise RuntimeError("tax tables are missing")
+
+
+def test_a_register_domains_that_raises_refuses_only_its_own_domains(registered) -> None:  # noqa: ANN001
+    registered(HalfRegisteringPlugin(), "half-tax")
+    assert {"legal", "finance", "healthcare"} <= set(get_domains())
+    with pytest.raises(PluginError) as info:
+        get_domain("tax")
+    message = str(info.value)
+    assert "'half-tax'" in message and "register_domains" in message and "tax tables are missing" in message
 
 
 class ExplodingMetricsPlugin:
@@ -289,22 +332,36 @@ def test_misspelled_hook_fails_check_hooks_naming_it(registered) -> None:  # noq
     assert "make_metric" not in suggested
 
 
-def test_misspelled_hook_in_installed_plugin_fails_loading_naming_distribution(
+def test_misspelled_hook_in_installed_plugin_is_reported_naming_distribution(
     fresh_plugins: None, site_dir: Path
 ) -> None:
     make_distribution(
         site_dir, "typoplug", "typoplug_hooks",
-        "from domaintune import hookimpl\n\n"
+        "from domaintune import Domain, hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_domains(register):\n"
+        "    register(Domain(name='typo', description='Typo', task_type='generation', system_prompt='Hi.'))\n\n"
         "@hookimpl\n"
         "def make_data_filter(domain):\n"
         "    return None\n",
     )
-    with pytest.raises(PluginError) as info:
-        load_plugins()
-    message = str(info.value)
+    load_plugins()  # loading goes on past it
+    assert set(REAL_PLUGINS) <= set(get_domains())
+    [problem] = plugin_problems()
+    message = problem.error
     assert "make_data_filter'" in message
     assert "'typoplug'" in message
     assert "distribution typoplug 0.1" in message
+    assert "make_data_filters" in message  # the fix
+    assert problem.domains == ["typo"]
+    # Only the command that needs its domain fails, naming plugin, hook and fix.
+    with pytest.raises(PluginError) as info:
+        get_domain("typo")
+    assert str(info.value) == message
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert squash("Broken plugin 'typoplug'") in squash(result.stderr)
+    assert "make_data_filter'" in squash(result.stderr)
 
 
 # A broken plugin does not take the others down ----------------------------------------------
@@ -480,3 +537,68 @@ def test_output_filter_that_reads_prompts_gets_each_answers_prompt() -> None:
     grounded = SafetyFilter("grounded", echo_check, reads_prompts=True)
     _, counts = apply_output_filters([grounded], ["alpha is right", "no idea"], ["alpha?", "beta?"])
     assert counts == {"grounded:flagged": 1}
+
+
+# Wrong types from hooks are refused where they leave the plugin ----------------------------
+
+
+class StringFiltersPlugin:
+    @hookimpl
+    def make_data_filters(self, domain: Domain):  # noqa: ANN201
+        return "pii"  # should be a list of SafetyFilter
+
+
+class StringFormatterPlugin:
+    @hookimpl(tryfirst=True)
+    def make_formatter(self, domain: Domain):  # noqa: ANN201
+        return "{prompt} -> {completion}"  # should be a callable
+
+
+class HighMetricPlugin:
+    @hookimpl
+    def make_metrics(self, domain: Domain) -> list[Metric]:
+        return [Metric("confidence", lambda predictions, references: "high")]
+
+
+class ShortFilterPlugin:
+    @hookimpl
+    def make_data_filters(self, domain: Domain) -> list[SafetyFilter]:
+        return [SafetyFilter("first-only", lambda texts: FilterOutcome(texts=texts[:1], blocked=[False]))]
+
+
+def test_a_string_for_the_list_of_filters_names_plugin_and_hook(registered, test_domain: Domain) -> None:  # noqa: ANN001
+    registered(StringFiltersPlugin(), "string-filters")
+    with pytest.raises(PluginError) as info:
+        collect("make_data_filters", domain=test_domain)
+    message = str(info.value)
+    assert "'string-filters'" in message and "make_data_filters" in message
+    assert "'pii'" in message and "list of domaintune.SafetyFilter" in message
+
+
+def test_a_formatter_that_is_a_string_names_plugin_and_hook(registered, test_domain: Domain) -> None:  # noqa: ANN001
+    registered(StringFormatterPlugin(), "string-formatter")
+    with pytest.raises(PluginError) as info:
+        call_hook("make_formatter", domain=test_domain)
+    message = str(info.value)
+    assert "'string-formatter'" in message and "make_formatter" in message and "callable" in message
+
+
+def test_a_metric_that_returns_a_word_names_plugin_metric_and_hook(registered, test_domain: Domain) -> None:  # noqa: ANN001
+    registered(HighMetricPlugin(), "high-metric")
+    metrics = collect("make_metrics", domain=test_domain)
+    with pytest.raises(PluginError) as info:
+        compute_metrics(metrics, ["yes", "no"], ["yes", "yes"])
+    message = str(info.value)
+    assert "'confidence'" in message and "'high-metric'" in message and "make_metrics" in message
+    assert "'high'" in message and "float" in message
+
+
+def test_a_filter_that_drops_texts_names_plugin_and_hook(registered, test_domain: Domain) -> None:  # noqa: ANN001
+    from domaintune.evaluation.scoring import apply_output_filters
+
+    registered(ShortFilterPlugin(), "short-filter")
+    filters = [f for f in collect("make_data_filters", domain=test_domain) if f.name == "first-only"]
+    with pytest.raises(PluginError) as info:
+        apply_output_filters(filters, ["a", "b"], ["Q1", "Q2"])
+    message = str(info.value)
+    assert "'first-only'" in message and "'short-filter'" in message and "1 texts" in message and "2 inputs" in message

@@ -1,18 +1,15 @@
-"""Plugin manager: default plugins, entry-point discovery, the domain registry, and errors
-that name the plugin responsible.
+"""Calls into plugins and the domain registry: every hook result and error names the
+plugin responsible, and one broken plugin does not stop the others.
 
-Entry points are loaded once, lazily, on first use; ``DOMAINTUNE_LOAD_PLUGINS`` (a
-comma-separated list of entry-point or distribution names; empty for none) limits which load.
-Loading imports no torch: plugin modules keep heavy imports inside their hooks.
+A plugin that implements a hook that does not exist, registers a domain another plugin has,
+or calls ``register`` wrongly is listed by :func:`plugin_problems` (``tune plugins`` shows
+it, beside the plugins that failed to import); only a command that needs one of its domains
+fails, with the error naming plugin, hook and fix. The registry is built once per set of
+registered plugins.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import os
-import sys
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +17,6 @@ from typing import Any
 
 import pluggy
 
-from domaintune import hookspecs
 from domaintune.domain import Domain
 from domaintune.errors import (
     DomaintuneError,
@@ -28,26 +24,36 @@ from domaintune.errors import (
     PluginError,
     UnknownDomainError,
 )
-
-ENTRY_POINT_GROUP = "domaintune"
-LOAD_PLUGINS_ENV = "DOMAINTUNE_LOAD_PLUGINS"
-DEFAULT_PLUGINS = (
-    "domaintune.default_plugins.data",
-    "domaintune.default_plugins.formatting",
-    "domaintune.default_plugins.metrics",
+from domaintune.hookresults import check_result
+from domaintune.manager import (
+    DEFAULT_PLUGINS,
+    LOAD_PLUGINS_ENV,
+    BrokenPlugin,
+    broken_plugins,
+    check_hooks,
+    distribution_label,
+    distribution_of,
+    find_plugin,
+    hook_names,
+    implementations,
+    load_plugins,
+    plugin_in_traceback,
+    plugin_label,
+    plugin_names,
+    pm,
+    unknown_hook_error,
+    unknown_hooks,
 )
 
-pm = pluggy.PluginManager(hookspecs.PROJECT)
-pm.add_hookspecs(hookspecs)
+__all__ = [
+    "DEFAULT_PLUGINS", "LOAD_PLUGINS_ENV", "BrokenPlugin", "PluginInfo", "RegisteredDomain",
+    "Registry", "blame", "broken_plugins", "call_hook", "call_impl", "check_hooks", "collect",
+    "distribution_label", "distribution_of", "find_plugin", "get_domain", "get_domains",
+    "hook_names", "implementations", "load_plugins", "plugin_infos", "plugin_label",
+    "plugin_names", "plugin_problems", "pm", "registered_domains", "registry", "wrap_callable",
+]
 
-
-@dataclass
-class BrokenPlugin:
-    """An entry point whose import failed; the other plugins still work."""
-
-    name: str
-    distribution: str
-    error: str
+FIRSTRESULT_HOOKS = ("load_data", "make_formatter")
 
 
 @dataclass
@@ -61,195 +67,169 @@ class PluginInfo:
     domains: list[str] = field(default_factory=list)
 
 
-_loaded = False
-_distributions: dict[str, importlib.metadata.Distribution] = {}
-broken_plugins: list[BrokenPlugin] = []
+@dataclass(frozen=True)
+class RegisteredDomain:
+    domain: Domain
+    plugin: str
+    """The name of the plugin that registered it."""
 
 
-def load_plugins() -> None:
-    """Register the default plugins and the installed entry points, once."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module_name in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(module_name), name=module_name)
-    allowed = _allowed_plugins()
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist_name = entry_point.dist.name if entry_point.dist else "unknown distribution"
-        if allowed is not None and not {entry_point.name, dist_name} & allowed:
-            continue
-        if pm.get_plugin(entry_point.name) is not None:
-            continue
-        try:
-            module = entry_point.load()
-        except Exception as exc:  # any import failure must not take the other plugins down
-            broken_plugins.append(
-                BrokenPlugin(entry_point.name, dist_name, f"{type(exc).__name__}: {exc}")
-            )
-            continue
-        try:
-            pm.register(module, name=entry_point.name)
-        except pluggy.PluginValidationError as exc:  # a hook taking arguments its spec lacks
-            broken_plugins.append(BrokenPlugin(entry_point.name, dist_name, str(exc)))
-            continue
-        if entry_point.dist:
-            _distributions[entry_point.name] = entry_point.dist
-    check_hooks()
+@dataclass
+class Registry:
+    """The domains the plugins offer, computed once per set of registered plugins."""
+
+    domains: dict[str, RegisteredDomain] = field(default_factory=dict)
+    refused: dict[str, PluginError] = field(default_factory=dict)
+    """Domains that cannot be used (a duplicate, or offered by a broken plugin), with why."""
+    problems: list[BrokenPlugin] = field(default_factory=list)
 
 
-def check_hooks() -> None:
-    """Fail on hook implementations that match no hookspec (a misspelled hook name)."""
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin)
-        raise PluginError(
-            f"Plugin {name!r} ({_distribution_label(name)}) "
-            f"implements a hook that does not exist: {exc}. Fix the hook name to one of "
-            f"{', '.join(sorted(hook_names()))}."
-        ) from exc
+_registry: tuple[int, Registry] | None = None
 
 
-def hook_names() -> list[str]:
-    # pluggy adds an unspecified caller for every unknown (misspelled) name; leave those out.
-    return [
-        name
-        for name in dir(pm.hook)
-        if not name.startswith("_") and getattr(pm.hook, name).spec is not None
-    ]
+def call_impl(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+    """One plugin's implementation alone, with the arguments it asks for; its errors and
+    wrong results name the plugin and hook."""
+    hook = _hook_of(impl)
+    who = plugin_label(impl.plugin_name)
+    with blame(f"hook {hook}", impl.plugin_name):
+        result = impl.function(*(kwargs[name] for name in impl.argnames))
+    return None if result is None else check_result(hook, who, result)
 
 
-def _allowed_plugins() -> set[str] | None:
-    value = os.environ.get(LOAD_PLUGINS_ENV)
-    if value is None:
-        return None
-    return {name.strip() for name in value.split(",") if name.strip()}
-
-
-def _distribution_label(plugin_name: str | None) -> str:
-    dist = _distributions.get(plugin_name or "")
-    if dist is not None:
-        return f"distribution {dist.name} {dist.version}"
-    if plugin_name in DEFAULT_PLUGINS:
-        return "built into domaintune"
-    return "not from an installed distribution"
-
-
-def _plugin_of_module(module_name: str) -> str | None:
-    """The registered plugin whose code lives in ``module_name``.
-
-    Entry-point plugins own their whole top-level package (helpers in sibling modules
-    count); default plugins and test plugins own only their own module.
-    """
-    for name, plugin in pm.list_name_plugin():
-        home = plugin.__name__ if isinstance(plugin, types.ModuleType) else plugin.__module__
-        if module_name == home:
-            return name
-        package = home.split(".")[0]
-        if name in _distributions and module_name.split(".")[0] == package:
-            return name
-    return None
-
-
-def _plugin_in_traceback(exc: BaseException) -> str | None:
-    """The plugin owning the innermost frame of ``exc``'s traceback that belongs to one."""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    for frame in reversed(frames):
-        owner = _plugin_of_module(frame.f_globals.get("__name__", ""))
-        if owner is not None:
-            return owner
-    return None
-
-
-@contextmanager
-def blame(what: str) -> Iterator[None]:
-    """Turn an exception escaping plugin code into a PluginError naming the plugin.
-
-    ``what`` says what was running, e.g. "hook make_formatter" or "the formatter for legal".
-    Library errors (bad data, bad config) pass through unchanged: they are already specific.
-    """
-    try:
-        yield
-    except DomaintuneError:
-        raise
-    except Exception as exc:
-        plugin = _plugin_in_traceback(exc)
-        who = (
-            f"Plugin {plugin!r} ({_distribution_label(plugin)})"
-            if plugin
-            else "An unidentified plugin"
-        )
-        raise PluginError(
-            f"{who} raised {type(exc).__name__} in {what}: {exc}. Fix or upgrade the plugin, "
-            f"or leave it out with {LOAD_PLUGINS_ENV}=<the plugins to load>."
-        ) from exc
+def _hook_of(impl: pluggy.HookImpl) -> str:
+    return impl.opts.get("specname") or impl.function.__name__
 
 
 def call_hook(name: str, **kwargs: Any) -> Any:
-    """Call hook ``name`` on every plugin; errors name the plugin that raised."""
+    """Call hook ``name`` on every plugin, one implementation at a time, as pluggy would:
+    the first non-None result for a ``firstresult`` hook, else the list of non-None results."""
+    results = []
+    for impl in implementations(name):
+        result = call_impl(impl, **kwargs)
+        if result is None:
+            continue
+        if name in FIRSTRESULT_HOOKS:
+            return result
+        results.append(result)
+    return None if name in FIRSTRESULT_HOOKS else results
+
+
+def collect(name: str, **kwargs: Any) -> list[Any]:
+    """Call a list-returning hook and concatenate the non-None results of every plugin."""
+    return [item for result in call_hook(name, **kwargs) for item in result]
+
+
+def registry() -> Registry:
+    """The domain registry, built on first use and kept until a plugin is (un)registered."""
+    global _registry
     load_plugins()
-    with blame(f"hook {name}"):
-        return getattr(pm.hook, name)(**kwargs)
+    if _registry is None or _registry[0] != pm.generation:
+        _registry = (pm.generation, _build_registry())
+    return _registry[1]
+
+
+def _build_registry() -> Registry:
+    built = Registry()
+    owners: dict[str, list[str]] = {}
+    for impl in implementations("register_domains"):
+        offered: list[Any] = []
+        problem = None
+        try:
+            call_impl(impl, register=offered.append)
+        except DomaintuneError as exc:
+            problem = str(exc)
+        wrong = [value for value in offered if not isinstance(value, Domain)]
+        offered = [value for value in offered if isinstance(value, Domain)]
+        if wrong and problem is None:
+            problem = (
+                f"{plugin_label(impl.plugin_name).capitalize()} passed {wrong[0]!r:.120} to register() "
+                "in hook register_domains; pass a domaintune.Domain instead."
+            )
+        unknown = unknown_hooks(impl.plugin)
+        if unknown and problem is None:
+            problem = unknown_hook_error(impl.plugin_name, unknown)
+        if problem is not None:
+            names = [domain.name for domain in offered]
+            built.problems.append(BrokenPlugin(
+                impl.plugin_name, distribution_label(impl.plugin_name), problem,
+                "register_domains" if not unknown or wrong else unknown[0], names,
+            ))
+            for domain_name in names:
+                built.refused[domain_name] = PluginError(problem)
+            continue
+        for domain in offered:
+            owners.setdefault(domain.name, []).append(impl.plugin_name)
+            built.domains.setdefault(domain.name, RegisteredDomain(domain, impl.plugin_name))
+    for domain_name, plugins_ in owners.items():
+        if len(plugins_) > 1:
+            _refuse_duplicate(built, domain_name, plugins_)
+    # A plugin with a misspelled hook but no register_domains still breaks what it adds to.
+    for name, plugin in pm.list_name_plugin():
+        unknown = unknown_hooks(plugin) if plugin is not None else []
+        if unknown and not any(problem.name == name for problem in built.problems):
+            built.problems.append(
+                BrokenPlugin(name, distribution_label(name), unknown_hook_error(name, unknown), unknown[0])
+            )
+    return built
+
+
+def _refuse_duplicate(built: Registry, domain_name: str, owners: list[str]) -> None:
+    first, second = owners[0], owners[1]
+    message = (
+        f"Domain {domain_name!r} is registered by two plugins: {first!r} "
+        f"({distribution_label(first)}) and {second!r} ({distribution_label(second)}). Uninstall "
+        f"one, or load only one with {LOAD_PLUGINS_ENV}."
+    )
+    del built.domains[domain_name]
+    built.refused[domain_name] = DuplicateDomainError(message)
+    built.problems.append(
+        BrokenPlugin(second, distribution_label(second), message, "register_domains", [domain_name])
+    )
 
 
 def get_domains() -> dict[str, Domain]:
-    """All registered domains by name."""
-    return {name: domain for name, (domain, _) in _registered_domains().items()}
+    """All usable registered domains by name (a refused one is in :func:`plugin_problems`)."""
+    return {name: entry.domain for name, entry in registry().domains.items()}
 
 
-def _registered_domains() -> dict[str, tuple[Domain, str | None]]:
-    load_plugins()
-    registered: dict[str, tuple[Domain, str | None]] = {}
+def registered_domains() -> dict[str, RegisteredDomain]:
+    """Every usable domain with the plugin that registered it."""
+    return dict(registry().domains)
 
-    def register(domain: Domain) -> None:
-        owner = _plugin_of_module(sys._getframe(1).f_globals.get("__name__", ""))
-        if not isinstance(domain, Domain):
-            raise PluginError(
-                f"Plugin {owner!r} passed {domain!r} to register() in hook register_domains; "
-                "pass a domaintune.Domain instead."
-            )
-        if domain.name in registered:
-            first_owner = registered[domain.name][1]
-            raise DuplicateDomainError(
-                f"Domain {domain.name!r} is registered by two plugins: {first_owner!r} "
-                f"({_distribution_label(first_owner)}) and {owner!r} "
-                f"({_distribution_label(owner)}). Uninstall one, or load only one with "
-                f"{LOAD_PLUGINS_ENV}."
-            )
-        registered[domain.name] = (domain, owner)
 
-    call_hook("register_domains", register=register)
-    return registered
+def plugin_problems() -> list[BrokenPlugin]:
+    """Every plugin that cannot be used as it is: import failures, refused hooks, misspelled
+    hooks, duplicate domains and bad ``register`` calls."""
+    return [*broken_plugins, *registry().problems]
 
 
 def get_domain(name: str) -> Domain:
-    domains = get_domains()
-    if name not in domains:
+    current = registry()
+    if name in current.refused:
+        raise current.refused[name]
+    if name not in current.domains:
         broken = "".join(
             f"\nPlugin {b.name!r} ({b.distribution}) failed to import: {b.error}"
-            for b in broken_plugins
+            if not b.hook else f"\n{b.error}"
+            for b in plugin_problems()
         )
-        available = ", ".join(sorted(domains)) or "none"
+        available = ", ".join(sorted(current.domains)) or "none"
         raise UnknownDomainError(
             f"No installed plugin offers domain {name!r} (installed domains: {available}). "
             f"Install its plugin, e.g. `pip install domaintune-{name}`.{broken}"
         )
-    return domains[name]
+    return current.domains[name].domain
 
 
 def plugin_infos() -> list[PluginInfo]:
     """Every registered plugin with its distribution, hooks and domains (for `tune plugins`)."""
-    owners: dict[str | None, list[str]] = {}
-    for name, (_, owner) in _registered_domains().items():
-        owners.setdefault(owner, []).append(name)
+    owners: dict[str, list[str]] = {}
+    for name, entry in registry().domains.items():
+        owners.setdefault(entry.plugin, []).append(name)
     infos = []
     for name, plugin in pm.list_name_plugin():
-        dist = _distributions.get(name)
+        dist = distribution_of(name)
         infos.append(
             PluginInfo(
                 name=name,
@@ -262,9 +242,25 @@ def plugin_infos() -> list[PluginInfo]:
     return infos
 
 
-def collect(name: str, **kwargs: Any) -> list[Any]:
-    """Call a list-returning hook and concatenate the non-None results of every plugin."""
-    return [item for result in call_hook(name, **kwargs) if result for item in result]
+@contextmanager
+def blame(what: str, plugin: str | None = None) -> Iterator[None]:
+    """Turn an exception escaping plugin code into a PluginError naming the plugin: ``plugin``
+    when the caller knows it, else the one whose code raised.
+
+    ``what`` says what was running, e.g. "hook make_formatter" or "the formatter for legal".
+    Library errors (bad data, bad config) pass through unchanged: they are already specific.
+    """
+    try:
+        yield
+    except DomaintuneError:
+        raise
+    except Exception as exc:
+        owner = plugin or plugin_in_traceback(exc)
+        who = f"Plugin {owner!r} ({distribution_label(owner)})" if owner else "An unidentified plugin"
+        raise PluginError(
+            f"{who} raised {type(exc).__name__} in {what}: {exc}. Fix or upgrade the plugin, "
+            f"or leave it out with {LOAD_PLUGINS_ENV}=<the plugins to load>."
+        ) from exc
 
 
 def wrap_callable(what: str, function: Callable[..., Any]) -> Callable[..., Any]:

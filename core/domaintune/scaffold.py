@@ -22,6 +22,10 @@ from domaintune.errors import ConfigError, DomaintuneError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 TEMPLATE_SLOT = re.compile(r"\{\{(\w+)\}\}")
+MAX_NAME_LENGTH = 50
+"""Longest domain name: it is also a package and folder name, and people type it."""
+MAX_FILE_NAME = 255
+"""Bytes in one file or folder name on common file systems (ext4, APFS, NTFS)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ class NewPlugin:
 def plugin_names(name: str) -> dict[str, str]:
     """The placeholders for domain ``name``: ``name``, ``package``, ``distribution``,
     ``domaintune_version``."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"Plugin name {name[:40]!r}... is {len(name)} characters long; use at most "
+            f"{MAX_NAME_LENGTH} (it names the domain, the package domaintune_NAME and its folder)."
+        )
     if not NAME_PATTERN.match(name):
         raise ConfigError(
             f"Plugin name {name!r} is not valid: use lowercase letters and digits, starting "
@@ -75,15 +84,41 @@ def _template_files(folder: Traversable, prefix: tuple[str, ...] = ()) -> list[t
 def _taken_domain(name: str) -> str | None:
     """The plugin that already offers domain ``name``, if any (None when plugins fail to load:
     the new pack is still worth writing)."""
-    from domaintune.plugins import _registered_domains
+    from domaintune.plugins import registered_domains
 
     try:
-        registered = _registered_domains()
+        registered = registered_domains()
     except DomaintuneError:
         return None
-    if name not in registered:
-        return None
-    return registered[name][1] or "an unnamed plugin"
+    return registered[name].plugin if name in registered else None
+
+
+def check_target(target: Path) -> None:
+    """Refuse a folder that cannot be created, before anything is written: one that exists,
+    lies under a file, has a name too long for the file system, or whose parent is read-only."""
+    too_long = [part for part in target.parts if len(os.fsencode(part)) > MAX_FILE_NAME]
+    if too_long:
+        raise ConfigError(
+            f"--dir {target}: the folder name {too_long[0][:40]!r}... is {len(os.fsencode(too_long[0]))} "
+            f"bytes, more than the {MAX_FILE_NAME} a file system allows; choose a shorter one."
+        )
+    if target.exists() or target.is_symlink():
+        raise ConfigError(
+            f"{target} already exists; `tune plugin new` never overwrites. Choose another "
+            "folder with --dir, or remove it."
+        )
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(
+            f"--dir {target}: {ancestor} is a file, so no folder can be created under it; "
+            "choose a folder whose parents are folders."
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--dir {target}: {ancestor} is not writable; choose a folder you can write to."
+        )
 
 
 def new_plugin(name: str, folder: Path | None = None) -> NewPlugin:
@@ -95,11 +130,7 @@ def new_plugin(name: str, folder: Path | None = None) -> NewPlugin:
     """
     values = plugin_names(name)
     target = Path(folder) if folder is not None else Path(values["distribution"])
-    if target.exists():
-        raise ConfigError(
-            f"{target} already exists; `tune plugin new` never overwrites. Choose another "
-            "folder with --dir, or remove it."
-        )
+    check_target(target)
     owner = _taken_domain(name)
     if owner is not None:
         raise ConfigError(

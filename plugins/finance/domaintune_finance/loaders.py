@@ -26,10 +26,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.data.pack_readers import jsonl_objects, string_dataset, xlsx_records
-from domaintune.data.problems import raise_problems
-from domaintune.data.source_files import decode_utf8, require_file
-from domaintune.errors import DataError
+from domaintune.kit import (
+    DataError,
+    decode_utf8,
+    jsonl_objects,
+    raise_problems,
+    require_file,
+    string_dataset,
+    xlsx_records,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -230,7 +235,7 @@ def read_tatqa_jsonl(
 ) -> datasets.Dataset:
     """The core's reading of a JSONL file (validated, every problem named), plus the columns
     ``answer_type`` and ``scale`` from each row's ``meta`` (empty where absent)."""
-    from domaintune.data.loading import read_data
+    from domaintune.kit import read_data
 
     require_file(path)
     dataset = read_data(path, shape=shape, column_map=column_map, domain_name=domain_name)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from domaintune.evaluation.metrics import normalize_answer
+from domaintune.kit import normalize_answer
 
 SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "percent": 0.01}
 NUMERIC_ANSWER_TYPES = ("arithmetic", "count")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune import Domain, Metric, SafetyFilter, hookimpl
+from domaintune import Domain, Metric, SafetyFilter, for_domains, hookimpl
 
 from domaintune_finance import loaders, metrics
 
@@ -55,9 +55,6 @@ FINANCE_FOMC = Domain(
 )
 
 
-OWN_DOMAINS = {FINANCE.name, FINANCE_SENTIMENT.name, FINANCE_FOMC.name}
-
-
 @hookimpl
 def register_domains(register):  # noqa: ANN001, ANN201
     register(FINANCE)
@@ -85,9 +82,8 @@ def load_data(
 
 
 @hookimpl
-def make_metrics(domain: Domain) -> list[Metric] | None:
-    if domain.name != FINANCE.name:
-        return None  # the classification domains: the core's accuracy and macro-F1
+@for_domains(FINANCE)  # the classification domains: the core's accuracy and macro-F1
+def make_metrics(domain: Domain) -> list[Metric]:
     # Beside the core's SQuAD exact match and token F1: TAT-QA's, numbers compared by value.
     return [
         Metric("tatqa_exact_match", metrics.tatqa_exact_match),
@@ -96,18 +92,16 @@ def make_metrics(domain: Domain) -> list[Metric] | None:
 
 
 @hookimpl
-def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(FINANCE, FINANCE_SENTIMENT, FINANCE_FOMC)
+def make_data_filters(domain: Domain) -> list[SafetyFilter]:
     from domaintune_finance.safety import pii_filter
 
     return [pii_filter()]
 
 
 @hookimpl
-def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(FINANCE, FINANCE_SENTIMENT, FINANCE_FOMC)
+def make_output_filters(domain: Domain) -> list[SafetyFilter]:
     from domaintune_finance.safety import advice_filter, pii_filter
 
     return [pii_filter(), advice_filter()]

@@ -19,10 +19,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domaintune.data.pack_readers import jsonl_objects, string_dataset, xlsx_records
-from domaintune.data.problems import raise_problems
-from domaintune.data.source_files import read_utf8, require_file
-from domaintune.errors import DataError
+from domaintune.kit import (
+    DataError,
+    jsonl_objects,
+    raise_problems,
+    read_utf8,
+    require_file,
+    string_dataset,
+    xlsx_records,
+)
 
 if TYPE_CHECKING:
     import datasets

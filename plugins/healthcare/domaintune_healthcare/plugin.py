@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune import Domain, Metric, SafetyFilter, hookimpl
+from domaintune import Domain, Metric, SafetyFilter, for_domains, hookimpl
 
 from domaintune_healthcare import loaders, metrics
 
@@ -42,10 +42,6 @@ HEALTHCARE_SUMMARY = Domain(
     canary_kinds=HEALTHCARE.canary_kinds,
 )
 
-# Every healthcare domain gets the PHI filters: MeQSum is free text written by the public.
-OWN_DOMAINS = {HEALTHCARE.name, HEALTHCARE_SUMMARY.name}
-
-
 @hookimpl
 def register_domains(register):  # noqa: ANN001, ANN201
     register(HEALTHCARE)
@@ -70,25 +66,22 @@ def load_data(domain: Domain, source: str) -> datasets.Dataset | None:
 
 
 @hookimpl
-def make_metrics(domain: Domain) -> list[Metric] | None:
-    if domain.name != HEALTHCARE_SUMMARY.name:
-        return None  # PubMedQA: the core's accuracy and macro-F1
+@for_domains(HEALTHCARE_SUMMARY)  # PubMedQA: the core's accuracy and macro-F1
+def make_metrics(domain: Domain) -> list[Metric]:
     return [Metric("rouge_l", metrics.rouge_l)]
 
 
 @hookimpl
-def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(HEALTHCARE, HEALTHCARE_SUMMARY)  # MeQSum is free text written by the public
+def make_data_filters(domain: Domain) -> list[SafetyFilter]:
     from domaintune_healthcare.safety import phi_filter
 
     return [phi_filter()]
 
 
 @hookimpl
-def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(HEALTHCARE, HEALTHCARE_SUMMARY)  # MeQSum is free text written by the public
+def make_output_filters(domain: Domain) -> list[SafetyFilter]:
     from domaintune_healthcare.safety import dose_filter, phi_filter
 
     return [phi_filter(), dose_filter()]

@@ -36,9 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune.data.problems import raise_problems
-from domaintune.data.tasks import matches_tasks
-from domaintune.errors import DataError
+from domaintune.kit import DataError, matches_tasks, raise_problems
 
 if TYPE_CHECKING:
     import datasets

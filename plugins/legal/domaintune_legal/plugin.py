@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from domaintune import Domain, Metric, SafetyFilter, hookimpl
+from domaintune import Domain, Metric, SafetyFilter, for_domains, hookimpl
 
 from domaintune_legal import loaders, metrics
 
@@ -49,9 +49,6 @@ LEGAL_CUAD = Domain(
               "max_rows_per_task": 150, "eval_rows": 380, "decay_fraction": 0.3},
 )
 
-OWN_DOMAINS = {LEGAL.name, LEGAL_CUAD.name}
-
-
 @hookimpl
 def register_domains(register):  # noqa: ANN001, ANN201
     register(LEGAL)
@@ -59,27 +56,24 @@ def register_domains(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
+@for_domains(LEGAL, LEGAL_CUAD)
 def load_data(domain: Domain, source: str) -> datasets.Dataset | None:
     """LegalBench task folders (base_prompt.txt + train.tsv/test.tsv), a folder of them, one of
     their .tsv files, or a glob over them. Prompt/completion JSONL is left to the core."""
-    if domain.name not in OWN_DOMAINS:
-        return None
     return loaders.read_legalbench(source)
 
 
 @hookimpl
-def make_metrics(domain: Domain) -> list[Metric] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(LEGAL, LEGAL_CUAD)
+def make_metrics(domain: Domain) -> list[Metric]:
     # LegalBench's headline metric, beside the core's accuracy and macro-F1. Over rows of
     # several tasks it is pooled; per task and macro over tasks once metrics see row tasks.
     return [Metric("balanced_accuracy", metrics.balanced_accuracy)]
 
 
 @hookimpl
-def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(LEGAL, LEGAL_CUAD)
+def make_data_filters(domain: Domain) -> list[SafetyFilter]:
     from domaintune_legal.safety import pii_filter, privilege_filter
 
     # Privileged material must never reach a training set, so the row goes, not the words.
@@ -87,9 +81,8 @@ def make_data_filters(domain: Domain) -> list[SafetyFilter] | None:
 
 
 @hookimpl
-def make_output_filters(domain: Domain) -> list[SafetyFilter] | None:
-    if domain.name not in OWN_DOMAINS:
-        return None
+@for_domains(LEGAL, LEGAL_CUAD)
+def make_output_filters(domain: Domain) -> list[SafetyFilter]:
     from domaintune_legal.safety import citation_filter, known_authorities_from_env
 
     return [citation_filter(known_authorities_from_env())]

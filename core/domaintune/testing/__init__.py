@@ -1,0 +1,38 @@
+"""Test helpers for plugin authors, installed as a pytest plugin (entry point ``pytest11``).
+
+Every test run in an environment with domaintune installed gets these fixtures:
+
+- ``tiny_model``: the folder of a tiny randomly initialised Llama with a ChatML tokenizer, built
+  from scratch once per session (no download; a run on it takes seconds).
+- ``registered_plugin``: ``registered_plugin(plugin)`` registers a plugin object for the rest
+  of the test (or for a ``with`` block) and unregisters it afterwards, even when the test fails.
+- ``run_domain``: ``run_domain("mydomain", **settings)`` runs the whole job on the domain's
+  sample with the tiny model and returns the run's outcome (``run_dir``, ``summary``).
+
+The builders (:func:`build_tiny_model`, :data:`TINY_RUN`), :func:`plugin_registered` and the
+calls a plugin's tests make (``get_domain``, ``call_hook``, ``collect``, ``load_source``,
+``domain_metrics``, ``check_plugin``) need no pytest: ``from domaintune.testing import build_tiny_model`` works in a plain script. The
+fixtures are added only where pytest is installed. pytest imports this package in every run
+of every project in the environment, so it imports nothing heavy: torch, transformers and the
+run machinery load inside the builders and fixtures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from domaintune.testing.builders import CHATML_TEMPLATE, DEFAULT_TOKENIZER_TEXT, TINY_RUN, build_tiny_model
+from domaintune.testing.calls import call_hook, check_plugin, collect, domain_metrics, get_domain, load_source
+from domaintune.testing.registration import PluginRegistration, plugin_registered
+
+__all__ = [
+    "CHATML_TEMPLATE", "DEFAULT_TOKENIZER_TEXT", "TINY_RUN", "PluginRegistration", "build_tiny_model",
+    "call_hook", "check_plugin", "collect", "domain_metrics", "get_domain", "load_source",
+    "plugin_registered",
+]
+
+if importlib.util.find_spec("pytest") is not None:
+    # pytest finds a plugin's fixtures among its module's names.
+    from domaintune.testing.fixtures import registered_plugin, run_domain, tiny_model
+
+    __all__ += ["registered_plugin", "run_domain", "tiny_model"]
