@@ -159,7 +159,8 @@ def test_tiny_end_to_end_run(tmp_path: Path, tiny_model: str, test_domain: Domai
     # The adapter's model card names its base model and carries the tuned metrics.
     card = (run_dir / "adapter" / "README.md").read_text(encoding="utf-8")
     front_matter = yaml.safe_load(card.split("---\n")[1])
-    assert front_matter["base_model"] == tiny_model
+    # By its folder's name: a shared card must not carry the training machine's paths (#15).
+    assert front_matter["base_model"] == Path(tiny_model).name
     assert front_matter["library_name"] == "peft"
     card_metrics = front_matter["model-index"][0]["results"][0]["metrics"]
     assert {m["type"]: m["value"] for m in card_metrics} == pytest.approx(summary["tuned"], abs=1e-4)
