@@ -234,9 +234,11 @@ def test_run_passes_map_and_shape_to_load_data(
 ) -> None:
     import domaintune.run
     from domaintune.config import RunConfig
+    from domaintune.data.prepare import prepare_data
+    from domaintune.plugins import get_domain
 
     def stop(config: RunConfig, *args: Any, **kwargs: Any) -> None:
-        domaintune.run.prepare_data(domaintune.run.get_domain(config.domain), config)
+        prepare_data(get_domain(config.domain), config)
 
     monkeypatch.setattr(domaintune.run, "run_job", stop)
     path = write_jsonl(tmp_path / "qa.jsonl", [{"q": "Is a cat an animal?", "a": "yes"}])

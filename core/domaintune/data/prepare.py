@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from domaintune.config import RunConfig
 from domaintune.data.filtering import FilterReport, apply_filters
+from domaintune.data.labels import strip_labels
+from domaintune.data.overlap import drop_eval_overlap
 from domaintune.data.split import cap_rows_per_task, split_train_eval
 from domaintune.data.tasks import select_tasks
 from domaintune.domain import Domain, SafetyFilter
@@ -59,6 +61,15 @@ def prepare_data(
         train_set = select_tasks(train_set, config.task, str(train_source))
         if eval_set is not None:
             eval_set = select_tasks(eval_set, config.task, str(eval_source))
+    labels_normalised = 0
+    if domain.task_type == "classification":  # scoring strips labels: train on what is scored
+        train_set, labels_normalised = strip_labels(train_set)
+        if eval_set is not None:
+            eval_set, eval_changed = strip_labels(eval_set)
+            labels_normalised += eval_changed
+    eval_overlap_dropped = 0
+    if eval_set is not None:
+        train_set, eval_overlap_dropped = drop_eval_overlap(train_set, eval_set, str(train_source), str(eval_source))
 
     filters = collect("make_data_filters", domain=domain) if filters is None else filters
     canaries = domain_canaries(domain, config.canaries, config.seed) if config.canaries else []
@@ -90,6 +101,8 @@ def prepare_data(
         "train_filter": train_filtered.as_dict(),
         "eval_filter": eval_filtered.as_dict(),
         "attribution": domain.data_attribution if config.data is None else "",
+        "labels_normalised": labels_normalised,
+        "eval_overlap_dropped": eval_overlap_dropped,
     }
     if canaries:
         leaked = leaked_canaries([*train_set["prompt"], *train_set["completion"]], canaries)

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from domaintune.data.columnar import hub_reader, parquet_reader, saved_reader
-from domaintune.data.source_files import READABLE, has_object_line, sniff, wrong_format
+from domaintune.data.source_files import READABLE, has_object_line, sniff, unreadable, wrong_format
 from domaintune.data.stream import Reader
 from domaintune.data.text_formats import JsonArray, csv_reader, jsonl_or_single_object, jsonl_rows
 from domaintune.errors import DataError
@@ -51,6 +51,9 @@ def open_source(source: str, domain_name: str | None = None) -> Reader:
     for_domain = f" for domain {domain_name!r}" if domain_name else ""
     base, split = _split_suffix(source)
     path = Path(base)
+    problem = unreadable(path)
+    if problem is not None:
+        raise DataError(f"{source}{for_domain}: {path} {problem}.")
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
             return saved_reader(path, split)

@@ -3,6 +3,9 @@ symbolic-link loop, a FIFO, a device) and, from its first bytes, which format it
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 from domaintune.errors import DataError
@@ -28,8 +31,14 @@ def sniff(path: Path) -> str:
         return "a zip archive (an Excel workbook is one)"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "UTF-16 text"
-    if head.startswith(b"ARROW1") or b"\x00" in head:
+    if head.startswith(b"ARROW1"):
         return "a binary file"
+    if b"\x00" in head:
+        if _utf16_without_mark(head):
+            return "UTF-16 text"
+        if not _text_with_stray_nul(head):
+            return "a binary file"
+        head = head.replace(b"\x00", b"")  # the reader names the line of each NUL byte
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text[:1] == b"[":
         return "a JSON array"
@@ -41,6 +50,27 @@ def sniff(path: Path) -> str:
     if b"," in first_line:
         return "comma-separated text (CSV)"
     return "plain text"
+
+
+def _utf16_without_mark(head: bytes) -> bool:
+    """ASCII-range UTF-16 text: every other byte is NUL."""
+    even, odd = head[0::2], head[1::2]
+    return max(even.count(0), odd.count(0)) >= 0.9 * len(odd) > 0
+
+
+def _text_with_stray_nul(head: bytes) -> bool:
+    """Whether a head with NUL bytes is text otherwise: it decodes as UTF-8 (the last
+    character may be cut) and holds hardly any other control bytes. A binary file does not."""
+    rest = head.replace(b"\x00", b"")
+    if head.count(0) * 20 > len(head):
+        return False
+    try:
+        rest.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(rest) - 3:
+            return False
+    controls = sum(byte < 32 and byte not in b"\t\n\r\f" for byte in rest)
+    return controls * 100 <= len(rest)
 
 
 def has_object_line(path: Path) -> bool:
@@ -70,7 +100,61 @@ def wrong_format(path: Path, claimed: str, looks_like: str) -> DataError:
     )
 
 
+def unreadable(path: Path) -> str | None:
+    """Why ``path``, which is there in some form, cannot be read as data ("is a named pipe
+    (FIFO), ...; fix"), or None: a readable regular file or folder, or nothing at all."""
+    try:
+        path.lstat()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None  # missing: the caller says so, with its own fix
+        return _os_problem(exc)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return (
+            f"is a symbolic link to {os.readlink(path)}, which does not exist; point the link "
+            "at the data file, or pass the file itself"
+        )
+    except OSError as exc:
+        return _os_problem(exc)
+    if stat.S_ISDIR(mode):
+        return None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file"
+        )
+        return (
+            f"is {kind}, not a regular file; domaintune reads a data file more than once (its "
+            "start to tell the format, then its rows), so save the data to a file and pass that"
+        )
+    if not os.access(path, os.R_OK):
+        return "cannot be read: permission denied; make it readable (e.g. `chmod u+r FILE`) or copy it"
+    return None
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return (
+            "is a symbolic link loop (following its links leads back to a link already "
+            "followed); point the link at the data file itself"
+        )
+    if exc.errno == errno.EACCES:
+        return "cannot be read: permission denied on the file or a folder of its path"
+    return f"cannot be read ({exc.strerror}); pass a readable data file"
+
+
 def require_file(path: Path) -> None:
+    """A readable regular file at ``path``, or an error that says what is there instead."""
+    problem = unreadable(path)
+    if problem is None and path.is_dir():
+        problem = "is a folder; pass the data file inside it"
+    if problem is not None:
+        raise DataError(f"Data file {path} {problem}.")
     if not path.is_file():
         raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
 

@@ -21,15 +21,17 @@ tokens anyway), and a file that lost its line breaks would otherwise be read who
 CHUNK_BYTES = 1 << 20
 
 
-def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, int]]:
-    """(line number, bytes or None when too long, length) for each line; bounded memory."""
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, int, int]]:
+    """(line number, bytes or None when too long, length, offset of those bytes in the file)
+    for each line; bounded memory."""
     with path.open("rb") as handle:
-        number = 0
+        number = offset = 0
         while True:
             raw = handle.readline(MAX_ROW_BYTES + 1)
             if not raw:
                 return
             number += 1
+            start, offset = offset, offset + len(raw)
             if len(raw) > MAX_ROW_BYTES:
                 size = len(raw)
                 while not raw.endswith(b"\n"):  # skip the rest without keeping it
@@ -37,11 +39,26 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, int]]:
                     if not raw:
                         break
                     size += len(raw)
-                yield number, None, size
+                offset = start + size
+                yield number, None, size, start
                 continue
-            if number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as Windows writes
-            yield number, raw, len(raw)
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark, as Windows writes
+                raw, start = raw[3:], start + 3
+            yield number, raw, len(raw), start
+
+
+def nul_byte(line: bytes, offset: int, before: int = 0) -> str | None:
+    """What to say about the first NUL byte of ``line`` (whose bytes start at ``offset`` in
+    the file; ``before``: bytes of the same line that came earlier), or None when it has none.
+    One stray NUL does not make a text file binary: it is named, and the rest is read."""
+    index = line.find(b"\x00")
+    if index < 0:
+        return None
+    return (
+        f"byte {before + index + 1} of the line (offset {offset + index} in the file) is a NUL "
+        "byte (\\x00), which is not text; remove it (e.g. `tr -d '\\000' < IN > OUT`) or "
+        "fix whatever wrote it"
+    )
 
 
 def _too_long(size: int) -> str:
@@ -75,10 +92,14 @@ def _decode_json(text: str) -> Any:
 
 
 def jsonl_rows(path: Path) -> Iterator[Row | Problem]:
-    for number, raw, size in _raw_lines(path):
+    for number, raw, size, offset in _raw_lines(path):
         where = f"{path}:{number}"
         if raw is None:
             yield Problem(where, _too_long(size))
+            continue
+        nul = nul_byte(raw, offset)
+        if nul is not None:
+            yield Problem(where, nul)
             continue
         try:
             text = raw.decode("utf-8")
@@ -114,6 +135,8 @@ class JsonArray:
         self.pos = 0
         self.line = 1  # line of self.pos
         self.raw_newlines = 0
+        self.raw_offset = 0  # bytes read before the next chunk
+        self.line_bytes = 0  # bytes of the last line read so far, for a line across chunks
         self.eof = False
 
     def _more(self, handle: Any) -> None:
@@ -121,6 +144,15 @@ class JsonArray:
         chunk = handle.read(CHUNK_BYTES)
         if not chunk:
             self.eof = True
+        nul = chunk.find(b"\x00")
+        if nul >= 0:
+            line_start = chunk.rfind(b"\n", 0, nul) + 1
+            line = self.raw_newlines + chunk.count(b"\n", 0, nul) + 1
+            message = nul_byte(chunk[line_start:], self.raw_offset + line_start, 0 if line_start else self.line_bytes)
+            raise _Stop(Problem(f"{self.path}:{line}", f"{message}; the file must be one JSON array of row objects"))
+        last_newline = chunk.rfind(b"\n")
+        self.line_bytes = len(chunk) - last_newline - 1 if last_newline >= 0 else self.line_bytes + len(chunk)
+        self.raw_offset += len(chunk)
         try:
             text = self.utf8.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
@@ -240,11 +272,15 @@ def jsonl_or_single_object(path: Path) -> Iterator[Row | Problem]:
 
 def _text_lines(path: Path, problems: list[Problem]) -> Iterator[str]:
     """Decoded lines for the csv module; undecodable or over-long lines become problems."""
-    for number, raw, size in _raw_lines(path):
+    for number, raw, size, offset in _raw_lines(path):
         if raw is None:
             problems.append(Problem(f"{path}:{number}", _too_long(size)))
             yield "\n"
             continue
+        nul = nul_byte(raw, offset)
+        if nul is not None:
+            problems.append(Problem(f"{path}:{number}", nul))
+            raw = raw.replace(b"\x00", b"")
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
