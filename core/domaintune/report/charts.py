@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 BASE_COLOUR, TUNED_COLOUR = "#9aa5b1", "#2563eb"
-LABEL_CHARACTERS = 40
+LABEL_CHARACTERS = 28
 
 
 def _label(text: object) -> str:
@@ -39,43 +39,40 @@ def _png_base64(figure: Any) -> str:
 
 def metrics_chart(summary: dict[str, Any]) -> str:
     """Top: base and tuned per metric (and the majority-class baseline). Below: tuned - base with
-    its 95% paired-bootstrap interval as a bar from low to high; one clear of 0 is a real change."""
+    its 95% paired-bootstrap interval as a bar from low to high; one clear of 0 is a real change.
+    One row per metric in both, stacked, so that names stay readable on a phone."""
     plt = _pyplot()
     names = list(summary["base"])
-    positions = list(range(len(names)))
+    rows = list(range(len(names)))
     labels = [_label(name) for name in names]
-    # Stacked, not side by side, so that the chart stays legible on a phone.
     figure, (values, changes) = plt.subplots(
-        2, 1, figsize=(5.5, 4.6 + 0.3 * len(names)),
-        gridspec_kw={"height_ratios": [3, 1 + 0.3 * len(names)]},
+        2, 1, figsize=(5.5, 1.6 + 1.1 * len(names)), sharey=True,
+        gridspec_kw={"height_ratios": [1.4, 1]},
     )
-    values.bar([p - 0.2 for p in positions], [summary["base"][n] for n in names], 0.4,
-               label="base", color=BASE_COLOUR)
-    values.bar([p + 0.2 for p in positions], [summary["tuned"][n] for n in names], 0.4,
-               label="tuned", color=TUNED_COLOUR)
+    values.barh([r - 0.2 for r in rows], [summary["base"][n] for n in names], 0.4,
+                label="base", color=BASE_COLOUR)
+    values.barh([r + 0.2 for r in rows], [summary["tuned"][n] for n in names], 0.4,
+                label="tuned", color=TUNED_COLOUR)
     if "majority_baseline" in summary and "accuracy" in names:
-        values.axhline(summary["majority_baseline"]["accuracy"], color="grey", linestyle="--",
+        values.axvline(summary["majority_baseline"]["accuracy"], color="grey", linestyle="--",
                        label="majority class")
     top = max([1.0, *summary["base"].values(), *summary["tuned"].values()])
-    values.set_ylim(0, top * 1.05)
-    values.set_xticks(positions, labels, rotation=20 if len(names) > 3 else 0)
-    values.set_title("Held-out metrics")
-    values.legend(fontsize="small")
+    values.set_xlim(0, top * 1.02)
+    values.set_yticks(rows, labels)
+    values.set_ylim(len(names) - 0.5, -0.5)
+    values.set_title("Held-out metrics", pad=22)
+    values.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    values.grid(axis="x", alpha=0.3)
 
     interval = [summary["tuned_minus_base"][n] for n in names]
-    colours = [
-        TUNED_COLOUR if entry["low"] > 0 else "#dc2626" if entry["high"] < 0 else "#6b7280"
-        for entry in interval
-    ]
     changes.axvline(0, color="black", linewidth=0.8)
     # The interval as a segment from low to high: a percentile bootstrap's interval need not
     # hold the point estimate, so it is not drawn as errors around it.
-    for row, (entry, colour) in enumerate(zip(interval, colours)):
+    for row, entry in enumerate(interval):
+        colour = TUNED_COLOUR if entry["low"] > 0 else "#dc2626" if entry["high"] < 0 else "#6b7280"
         changes.plot([entry["low"], entry["high"]], [row, row], color=colour, marker="|",
                      markersize=12, linewidth=2)
         changes.plot(entry["difference"], row, "o", color=colour)
-    changes.set_yticks(positions, labels)
-    changes.set_ylim(len(names) - 0.5, -0.5)
     changes.set_title("Change (tuned - base) with its 95% interval")
     changes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
@@ -103,8 +100,8 @@ def groups_chart(column: str, groups: dict[str, dict[str, Any]]) -> str:
     axis.set_ylim(len(names) - 0.5, -0.5)
     axis.set_xlim(0, max([1.0, *(groups[g]["tuned"][metric] for g in names)]) * 1.02)
     axis.set_xlabel(_label(metric))
-    axis.set_title(f"{_label(metric)} by {_label(column)}")
-    axis.legend(fontsize="small", loc="lower right")
+    axis.set_title(f"By {_label(column)}", pad=24)
+    axis.legend(fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     axis.grid(axis="x", alpha=0.3)
     return _png_base64(figure)
 
@@ -121,6 +118,7 @@ def loss_chart(train: dict[str, Any]) -> str:
         axis.plot([e["step"] for e in held_out], [e["loss"] for e in held_out], marker="o",
                   color="#ea580c", label="held-out loss")
     axis.set_xlabel("step")
+    axis.xaxis.get_major_locator().set_params(integer=True)
     axis.set_ylabel("loss")
     axis.set_title("Loss curve")
     axis.legend(fontsize="small")
