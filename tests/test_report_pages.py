@@ -103,6 +103,7 @@ def hostile_run() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]
     label_a, label_b, metric = nasty("label-a"), nasty("label-b"), nasty("metric")
     summary = run_summary((label_a, label_b), metric, text=nasty("prompt"))
     summary["domain"] = nasty("domain")
+    summary["description"] = nasty("description")
     summary["model"] = nasty("model")
     summary["task_type"] = "classification"
     example = summary["flip_examples"]["fixed"][0]
@@ -169,7 +170,7 @@ def test_report_html_shows_hostile_values_as_text_only() -> None:
     page = Page(render_html(summary, config, rows))
     assert_inert(page, REPORT_TAGS)
     text = " ".join(page.text.split())
-    for field in ("domain", "model", "label-a", "metric", "prompt", "base-answer", "tuned-answer",
+    for field in ("domain", "description", "model", "label-a", "metric", "prompt", "base-answer", "tuned-answer",
                   "column", "task", "filter", "finding", "canary", "leaked", "figure", "output-flag",
                   "micro-batch", "config-key", "config-value", "train-source", "eval-source"):
         assert f"{field} <img src=x onerror=alert(1)> <script>" in text, field

@@ -212,7 +212,8 @@ def _safety(summary: dict[str, Any]) -> str:
 
 def _data(summary: dict[str, Any]) -> str:
     data = summary.get("data", {})
-    items = [f"Model: {h(summary['model'])}"]
+    items = [f"Domain: {h(summary['description'])}"] if summary.get("description") else []
+    items.append(f"Model: {h(summary['model'])}")
     if "task_type" in summary:
         labels = ", ".join(h(label) for label in summary.get("labels") or [])
         items.append(f"Task: {h(summary['task_type'])}" + (f" over labels {labels}" if labels else ""))

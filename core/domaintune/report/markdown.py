@@ -52,7 +52,10 @@ def _overview(summary: dict[str, Any]) -> list[str]:
     forgetting = forgetting_sentence(summary)
     if forgetting:
         lines.append(f"- {forgetting}")
-    lines += ["", f"- Model: {md(summary['model'])}"]
+    lines.append("")
+    if summary.get("description"):
+        lines.append(f"- Domain: {md(summary['description'])}")
+    lines.append(f"- Model: {md(summary['model'])}")
     if "task_type" in summary:
         labels = summary.get("labels") or []
         lines.append(
