@@ -68,6 +68,24 @@ def test_data_check_leaves_no_raw_rows_behind(tmp_path: Path) -> None:
     assert files_holding(temp, SSN.encode()) == []
 
 
+def test_a_folder_of_data_files_leaves_no_raw_rows_in_the_datasets_cache(tmp_path: Path) -> None:
+    """datasets.load_dataset on a local folder writes an Arrow copy of its rows: that copy goes
+    to the private data cache, not to the shared datasets cache."""
+    folder = tmp_path / "phi-folder"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", PHI_ROWS)
+    hf_cache, temp = tmp_path / "hf-cache", tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "HF_DATASETS_CACHE": str(hf_cache), "TMPDIR": str(temp), "HF_HUB_OFFLINE": "1",
+           "DOMAINTUNE_CACHE": str(tmp_path / "cache-root")}
+    env.pop(KEEP_ENV, None)
+    code = f"from domaintune.data.loading import read_data; print(len(read_data({str(folder)!r})))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "2", result.stderr
+    for root in (hf_cache, temp, tmp_path / "cache-root"):
+        assert not root.exists() or files_holding(root, SSN.encode()) == [], root
+
+
 def test_the_default_cache_is_a_private_folder_of_this_process(private_cache: Path) -> None:
     folder = data_cache_dir()
     assert private_cache not in folder.parents

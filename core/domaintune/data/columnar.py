@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from domaintune.data.cache import data_cache_dir
 from domaintune.data.source_files import sniff, wrong_format
 from domaintune.data.stream import BATCH_ROWS, Problem, Reader, Row
 from domaintune.errors import DataError
@@ -116,8 +117,14 @@ def hub_reader(name: str, split: str | None) -> Reader:
     code path, which is how it is tested offline)."""
     import datasets
 
+    # A local folder holds the user's raw rows: load_dataset's Arrow copy of them goes to the
+    # private data cache (domaintune.data.cache), not to the datasets cache that outlives us.
+    options = {"cache_dir": str(data_cache_dir() / "load_dataset")} if Path(name).is_dir() else {}
     try:
-        loaded = datasets.load_dataset(name) if split is None else {split: datasets.load_dataset(name, split=split)}
+        loaded = (
+            datasets.load_dataset(name, **options) if split is None
+            else {split: datasets.load_dataset(name, split=split, **options)}
+        )
     except Exception as exc:  # network, missing repo, bad split, unreadable files: all say why
         reason = f"{type(exc).__name__}: {exc}".strip()
         cause = exc.__cause__ or exc.__context__
