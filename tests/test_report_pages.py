@@ -319,6 +319,9 @@ def test_the_loss_chart_draws_the_held_out_loss_when_the_run_measured_it() -> No
     with_held_out = copy.deepcopy(train)
     with_held_out["eval_loss_history"] = [{"step": 2, "loss": 5.9}, {"step": 4, "loss": 5.7}]
     assert loss_chart(with_held_out) != loss_chart(train)
+    summary = run_summary()
+    summary["train"] = with_held_out
+    assert "Held-out loss: step 2 5.9000, step 4 5.7000." in render_markdown(summary)
 
 
 def test_the_report_gives_the_run_folders_size() -> None:

@@ -14,8 +14,8 @@ from domaintune.report import charts
 from domaintune.report.confusion import confusion_section
 from domaintune.report.escaping import html_text as h
 from domaintune.report.examples import shortened, user_text
-from domaintune.report.markdown import figures_text, human_size
 from domaintune.report.verdict import forgetting_sentence, headline, safety_sentence
+from domaintune.report.wording import run_facts, safety_items, training_facts
 
 STYLE = """
 :root { color-scheme: light; --accent: #2563eb; --muted: #5b6472; --line: #d9dee5; }
@@ -158,75 +158,28 @@ def _training(summary: dict[str, Any]) -> str:
     train = summary.get("train")
     if not train:
         return ""
-    facts = (
-        f"{train['steps']} steps, {train['epochs']:.2f} epochs, {train['seconds']:.0f} s, "
-        f"{train['tokens']} real tokens ({train['tokens_per_second']:.0f} tokens/s)"
-        + (", stopped by the time budget" if train["stopped_by_time_budget"] else "")
-        + (f", stopped early (best held-out loss {train['best_eval_loss']:.4f})"
-           if train.get("stopped_early") else "")
-        + "."
-    )
     changes = "".join(f"<li>{h(change)}</li>" for change in train.get("micro_batch_changes", []))
     chart = _image("Loss curve", charts.loss_chart(train)) if train["loss_history"] else ""
     return (
-        f'<section id="training"><h2>Training</h2>{chart}<p>{facts}</p>'
+        f'<section id="training"><h2>Training</h2>{chart}<p>{training_facts(train)}</p>'
         + (f"<ul>{changes}</ul>" if changes else "") + "</section>"
     )
 
 
 def _safety(summary: dict[str, Any]) -> str:
-    data = summary.get("data", {})
-    items = []
-    for split in ("train", "eval"):
-        report = data.get(f"{split}_filter")
-        if report and report["rows_in"]:
-            findings = ", ".join(f"{h(k)} {v}" for k, v in report["counts"].items()) or "none"
-            items.append(
-                f"{split}: {report['rows_in']} rows in, {report['rows_changed']} changed, "
-                f"{report['rows_dropped']} dropped; findings: {findings}"
-            )
-    canaries = data.get("canaries")
-    if canaries:
-        survivors = ", ".join(h(value) for value in canaries["survivors"])
-        items.append(
-            f"canaries: {canaries['planted']} fake identifiers planted in training prompts, "
-            f"{canaries['survived_filters']} survived the filters" + (f" ({survivors})" if survivors else "")
-        )
-        probe = canaries.get("tuned_model")
-        if probe:
-            produced = ", ".join(h(value) for value in probe["produced_values"])
-            items.append(
-                f"canaries in the tuned model's output: {probe['produced']} of {probe['probed']} "
-                "written out when the model continued the training text that preceded them"
-                + (f" ({produced})" if produced else "")
-            )
-    for name, figures in data.get("filter_figures", {}).items():
-        items.append(f"filter &lsquo;{h(name)}&rsquo; on its labelled test set: {figures_text(figures, h)}")
-    filters = ", ".join(h(name) for name in data.get("safety_filters", [])) or "none"
+    filters = ", ".join(h(name) for name in summary.get("data", {}).get("safety_filters", [])) or "none"
+    items = "".join(f"<li>{item}</li>" for item in safety_items(summary, h))
     return (
         f'<section id="safety"><h2>Safety</h2><p>Training-data filters: {filters}.</p>'
-        + ("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>" if items else "")
-        + "</section>"
+        + (f"<ul>{items}</ul>" if items else "") + "</section>"
     )
 
 
 def _data(summary: dict[str, Any]) -> str:
-    data = summary.get("data", {})
-    items = [f"Domain: {h(summary['description'])}"] if summary.get("description") else []
-    items.append(f"Model: {h(summary['model'])}")
-    if "task_type" in summary:
-        labels = ", ".join(h(label) for label in summary.get("labels") or [])
-        items.append(f"Task: {h(summary['task_type'])}" + (f" over labels {labels}" if labels else ""))
-    if "train_rows" in data:
-        items.append(f"Train data: {h(data['train_source'])} ({data['train_rows']} rows)")
-    if "eval_rows" in data:
-        items.append(f"Eval data: {h(data['eval_source'])} ({data['eval_rows']} rows)")
-    if summary.get("run_dir_bytes") is not None:
-        items.append(f"Run folder: {human_size(summary['run_dir_bytes'])}")
-    attribution = data.get("attribution")
+    attribution = summary.get("data", {}).get("attribution")
     return (
         '<section id="data"><h2>Model and data</h2><ul>'
-        + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+        + "".join(f"<li>{fact}</li>" for fact in run_facts(summary, h)) + "</ul>"
         + (f"<h3>Data attribution</h3><pre>{h(attribution)}</pre>" if attribution else "")
         + "</section>"
     )

@@ -13,6 +13,7 @@ from domaintune.report.escaping import markdown_block
 from domaintune.report.escaping import markdown_text as md
 from domaintune.report.examples import shortened, user_text
 from domaintune.report.verdict import forgetting_sentence, headline, safety_sentence
+from domaintune.report.wording import run_facts, safety_items, training_facts
 
 EXAMPLE_CHARACTERS = 300
 
@@ -21,56 +22,14 @@ def _number(value: float) -> str:
     return f"{value:.3f}"
 
 
-def human_size(size: int) -> str:
-    """``113246208`` -> ``108.0 MiB``."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def figures_text(figures: dict[str, Any], escape: Any = md) -> str:
-    """``{"recall": 0.99, "recall_by_type": {"SSN": 1.0}}`` -> ``recall 0.990; recall by type SSN 1.000``."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        if isinstance(v, dict):
-            return ", ".join(f"{escape(k)} {value(x)}" for k, x in v.items())
-        return "-" if v is None else escape(v)
-
-    return "; ".join(f"{escape(key.replace('_', ' '))} {value(v)}" for key, v in figures.items())
-
-
 def _overview(summary: dict[str, Any]) -> list[str]:
-    data = summary.get("data", {})
     verdict = headline(summary, md)
     lines = [f"# domaintune run: {md(summary['domain'])}", "", f"**Verdict:** {verdict.text}", ""]
     lines.append(f"- {safety_sentence(summary, md)}")
     forgetting = forgetting_sentence(summary)
     if forgetting:
         lines.append(f"- {forgetting}")
-    lines.append("")
-    if summary.get("description"):
-        lines.append(f"- Domain: {md(summary['description'])}")
-    lines.append(f"- Model: {md(summary['model'])}")
-    if "task_type" in summary:
-        labels = summary.get("labels") or []
-        lines.append(
-            f"- Task: {md(summary['task_type'])}"
-            + (f" over labels {', '.join(md(label) for label in labels)}" if labels else "")
-        )
-    if "train_rows" in data:
-        lines.append(
-            f"- Train data: {md(data['train_source'])} ({data['train_rows']} rows"
-            + (f", at most {data['max_rows_per_task']} per task)" if data.get("max_rows_per_task") else ")")
-        )
-    if "eval_rows" in data:
-        lines.append(f"- Eval data: {md(data['eval_source'])} ({data['eval_rows']} rows)")
-    if summary.get("run_dir_bytes") is not None:
-        lines.append(f"- Run folder: {human_size(summary['run_dir_bytes'])}")
+    lines += ["", *(f"- {fact}" for fact in run_facts(summary, md))]
     return lines
 
 
@@ -156,15 +115,12 @@ def _training(train: dict[str, Any]) -> list[str]:
         "",
         "## Training",
         "",
-        f"{train['steps']} steps, {train['epochs']:.2f} epochs, {train['seconds']:.0f} s, "
-        f"{train['tokens']} real tokens ({train['tokens_per_second']:.0f} tokens/s)"
-        + (", stopped by the time budget" if train["stopped_by_time_budget"] else "")
-        + (
-            f", stopped early (best held-out loss {train['best_eval_loss']:.4f})"
-            if train.get("stopped_early") else ""
-        )
-        + ".",
+        training_facts(train),
         *(f"- {md(change)}" for change in train.get("micro_batch_changes", [])),
+        *(
+            ["", "Held-out loss: " + ", ".join(f"step {e['step']} {e['loss']:.4f}" for e in held_out) + "."]
+            if (held_out := train.get("eval_loss_history")) else []
+        ),
         "",
         "| step | loss |",
         "|---|---|",
@@ -180,35 +136,7 @@ def _safety(summary: dict[str, Any]) -> list[str]:
         "",
         f"Training-data filters: {', '.join(md(name) for name in data.get('safety_filters', [])) or 'none'}.",
     ]
-    for split in ("train", "eval"):
-        report = data.get(f"{split}_filter")
-        if report and report["rows_in"]:
-            lines.append(
-                f"- {split}: {report['rows_in']} rows in, {report['rows_changed']} changed, "
-                f"{report['rows_dropped']} dropped; findings: "
-                + (", ".join(f"{md(k)} {v}" for k, v in report["counts"].items()) or "none")
-            )
-    canaries = data.get("canaries")
-    if canaries:
-        survivors = ", ".join(md(value) for value in canaries["survivors"])
-        lines.append(
-            f"- canaries: {canaries['planted']} fake identifiers planted in training prompts, "
-            f"{canaries['survived_filters']} survived the filters"
-            + (f" ({survivors})" if survivors else "")
-        )
-        probe = canaries.get("tuned_model")
-        if probe:
-            produced = ", ".join(md(value) for value in probe["produced_values"])
-            lines.append(
-                f"- canaries in the tuned model's output: {probe['produced']} of {probe['probed']} "
-                "written out when the model continued the training text that preceded them"
-                + (f" ({produced})" if produced else "")
-            )
-    for name, figures in data.get("filter_figures", {}).items():
-        lines.append(f"- filter '{md(name)}' on its labelled test set: " + figures_text(figures))
-    tuned_flags = summary.get("output_filter", {}).get("tuned")
-    if tuned_flags:
-        lines.append("- tuned model outputs: " + ", ".join(f"{md(k)} {v}" for k, v in tuned_flags.items()))
+    lines += [f"- {item}" for item in safety_items(summary, md)]
     return lines
 
 
