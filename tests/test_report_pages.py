@@ -376,3 +376,14 @@ def test_the_model_card_carries_no_local_path(model: str, base_model: str) -> No
     assert front["base_model"] == base_model
     assert front["model-index"][0]["results"][0]["dataset"]["name"] == "held out from train.jsonl"
     assert "/home/ann" not in card and "/root/" not in card and "~/" not in card
+
+
+def test_long_generated_answers_get_a_block_each_and_are_shortened() -> None:
+    summary = run_summary()
+    summary["task_type"] = "generation"
+    example = summary["flip_examples"]["fixed"][0]
+    example["tuned"] = "The patient should take the dose twice a day. " * 40
+    html_page = render_html(summary, {}, None)
+    assert '<p class="answers">tuned</p><div class="text">The patient should' in html_page
+    assert html_page.count("The patient should take") < 20
+    assert render_markdown(summary).count("The patient should take") < 10

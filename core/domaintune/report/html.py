@@ -134,19 +134,29 @@ def _groups(summary: dict[str, Any]) -> str:
     return f'<section id="groups"><h2>Per task</h2>{"".join(parts)}</section>' if parts else ""
 
 
+SHORT_ANSWER = 40
+"""Answers up to this long (labels) sit on one line; longer ones (generation) get a block each."""
+
+
+def _answers(example: dict[str, Any]) -> str:
+    answers = [(which, str(example[which])) for which in ("reference", "base", "tuned")]
+    if all(len(answer) <= SHORT_ANSWER for _, answer in answers):
+        return '<p class="answers">' + " · ".join(f"{which} <b>{h(answer)}</b>" for which, answer in answers) + "</p>"
+    return "".join(
+        f'<p class="answers">{which}</p><div class="text">{h(shortened(answer))}</div>' for which, answer in answers
+    )
+
+
 def _examples(summary: dict[str, Any]) -> str:
     flips = summary.get("flips")
     if flips is None:
         return ""
-    cards = []
-    for kind in ("fixed", "broken"):
-        for example in summary["flip_examples"][kind]:
-            cards.append(
-                f'<div class="example"><span class="tag {kind}">{kind}</span>'
-                f'<div class="text">{h(shortened(user_text(example)))}</div>'
-                f'<p class="answers">reference <b>{h(example["reference"])}</b> · base '
-                f'<b>{h(example["base"])}</b> · tuned <b>{h(example["tuned"])}</b></p></div>'
-            )
+    cards = [
+        f'<div class="example"><span class="tag {kind}">{kind}</span>'
+        f'<div class="text">{h(shortened(user_text(example)))}</div>{_answers(example)}</div>'
+        for kind in ("fixed", "broken")
+        for example in summary["flip_examples"][kind]
+    ]
     return (
         '<section id="examples"><h2>Examples</h2>'
         f"<p>The tuning fixed {flips['fixed']} rows and broke {flips['broken']} "

@@ -103,8 +103,9 @@ def _examples(summary: dict[str, Any]) -> list[str]:
     if examples:
         lines += ["", "| | user's text | reference | base | tuned |", "|---|---|---|---|---|"]
         lines += [
-            f"| {kind} | {md(shortened(user_text(e), EXAMPLE_CHARACTERS))} | {md(e['reference'])} "
-            f"| {md(e['base'])} | {md(e['tuned'])} |"
+            f"| {kind} | {md(shortened(user_text(e), EXAMPLE_CHARACTERS))} | "
+            + " | ".join(md(shortened(str(e[which]), EXAMPLE_CHARACTERS)) for which in ("reference", "base", "tuned"))
+            + " |"
             for kind, e in examples
         ]
     return lines
