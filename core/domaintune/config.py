@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -92,6 +93,12 @@ class RunConfig:
     early_stopping_rows: int | None = None
     """Training rows held out for early stopping (not trained on); default 5% of them, at
     least 16 and at most 200."""
+    trust_remote_code: bool = False
+    """Let the model folder's own Python code run (config.json's auto_map); off, a model that
+    needs it is refused with a clear error, and nothing prompts."""
+    keep_checkpoints: bool = False
+    """Keep the checkpoints of a finished run (by default they are removed once every
+    artifact is written; a killed run keeps them to resume)."""
 
     @property
     def uses_adapter(self) -> bool:
@@ -109,6 +116,10 @@ _POSITIVE = {
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}
 _NON_NEGATIVE = {"canaries"}
+MIN_MAX_LENGTH = 16
+"""Fewer tokens than this cannot hold a chat-formatted example: the template's role markers
+and end-of-turn tokens alone take about a dozen (at max_length 1 training failed with a reshape
+error; at 4 every answer filled the whole example)."""
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -150,6 +161,8 @@ def _check_value(name: str, value: Any, annotation: Any) -> tuple[Any, str | Non
         if option is bool and isinstance(value, bool):
             return value, None
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                return value, f"{name}: must be a finite number (got {value})"
             return float(value), None
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value, None
@@ -205,6 +218,11 @@ def build_config(*layers: Mapping[str, Any]) -> RunConfig:
                 error = f"{name}: must be at least 0 and below 1 (got {value})"
             elif name == "decay_fraction" and not 0 < value <= 1:
                 error = f"{name}: must be above 0 and at most 1 (got {value})"
+            elif name == "max_length" and value < MIN_MAX_LENGTH:
+                error = (
+                    f"{name}: {value} tokens cannot hold a chat-formatted example; use at least "
+                    f"{MIN_MAX_LENGTH} (the domain's default suits its data)"
+                )
         if error:
             errors.append(error)
         else:

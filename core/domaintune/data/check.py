@@ -37,7 +37,7 @@ from domaintune.data.readers import FORMAT_NAMES
 from domaintune.data.split import split_indices
 from domaintune.domain import Domain
 from domaintune.errors import ConfigError, DataError, DomaintuneError
-from domaintune.plugins import call_hook, collect, get_domain, wrap_callable
+from domaintune.plugins import call_hook, collect, wrap_callable
 
 if TYPE_CHECKING:
     import datasets
@@ -99,16 +99,21 @@ class CheckReport:
 def check_from_options(
     path: str | None, options: dict[str, Any], config_file: Path | None
 ) -> CheckReport:
-    """Settings as a run takes them (domain defaults, then --config, then options), then
-    :func:`check_data`."""
+    """Settings as a run resolves them (domaintune.settings: the variant the data fits, its
+    defaults, then --config, then options), then :func:`check_data`."""
+    from domaintune.settings import resolve_settings
+
     file_values = read_config_file(config_file) if config_file else {}
     cli_values = {key: value for key, value in options.items() if value is not None}
-    domain_name = cli_values.get("domain", file_values.get("domain"))
-    domain = get_domain(domain_name) if isinstance(domain_name, str) and domain_name else None
-    config = build_config(
-        {"domain": ""}, dict(domain.defaults) if domain else {}, file_values, cli_values
-    )
-    train = path or config.data or (domain.train_data if domain else None)
+    if path:
+        cli_values["data"] = path
+    domain: Domain | None = None
+    if cli_values.get("domain", file_values.get("domain")):
+        settings = resolve_settings(cli_values, config_file, for_run=False)
+        domain, config = settings.domain, settings.config
+    else:  # no domain: the core's own checks only
+        config = build_config({"domain": ""}, file_values, cli_values)
+    train = config.data or (domain.train_data if domain else None)
     if train is None:
         raise ConfigError(
             "Nothing to check: give a PATH, or --domain D to check the domain's bundled data."

@@ -17,11 +17,13 @@ from domaintune.evaluation.scoring import (
     predict,
     render_eval_set,
 )
-from domaintune.plugins import collect
+from domaintune.plugins import blame, collect
 from domaintune.progress import Reporter
 
 if TYPE_CHECKING:
     import datasets
+
+    from domaintune.settings import DomainParts
 
 
 MAX_LABELS = 50
@@ -113,12 +115,11 @@ class Scoring:
 
     @classmethod
     def build(
-        cls, domain: Domain, config: RunConfig, tokenizer: Any, formatter: Any,
+        cls, domain: Domain, config: RunConfig, tokenizer: Any, parts: DomainParts,
         train_set: datasets.Dataset, eval_set: datasets.Dataset, processes: Any, reporter: Reporter,
     ) -> Scoring:
-        metrics = domain_metrics(domain)
-        group_columns = {m.group_by for m in metrics if m.group_by} & set(eval_set.column_names)
-        prompts, references = render_eval_set(eval_set, formatter, tokenizer, domain.name)
+        group_columns = {m.group_by for m in parts.metrics if m.group_by} & set(eval_set.column_names)
+        prompts, references = render_eval_set(eval_set, parts.formatter, tokenizer, domain.name)
         return cls(
             domain=domain,
             config=config,
@@ -126,8 +127,8 @@ class Scoring:
             prompts=prompts,
             references=references,
             labels=class_labels(domain, train_set, eval_set) if domain.task_type == "classification" else [],
-            metrics=metrics,
-            output_filters=collect("make_output_filters", domain=domain),
+            metrics=parts.metrics,
+            output_filters=parts.output_filters,
             columns={name: eval_set[name] for name in sorted(group_columns)},
             processes=processes,
             reporter=reporter,
@@ -168,23 +169,46 @@ class Scoring:
         self, base: Predicted, tuned: Predicted, train_set: datasets.Dataset
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:
         """Base vs tuned: metrics, bootstrap intervals, per-task figures, baselines, flips;
-        and one row per held-out example for predictions.jsonl."""
-        metrics, references, columns = self.metrics, self.references, self.columns
+        and one row per held-out example for predictions.jsonl.
+
+        A metric that raises is left out, and its PluginError's message kept under
+        ``metric_errors``: what the other metrics computed is still written (see run_job)."""
+        references, columns = self.references, self.columns
         summary: dict[str, Any] = {
-            "base": compute_metrics(metrics, base.predictions, references, columns),
-            "tuned": compute_metrics(metrics, tuned.predictions, references, columns),
+            "base": {},
+            "tuned": {},
             "eval_seconds": {"base": base.seconds, "tuned": tuned.seconds},
             "output_filter": {"base": base.output_filter_counts, "tuned": tuned.output_filter_counts},
-            "tuned_minus_base": {
-                metric.name: vars(
-                    paired_bootstrap(
+            "tuned_minus_base": {},
+        }
+        by_group: dict[str, dict[str, dict[str, Any]]] = {}
+        errors: dict[str, str] = {}
+        for metric in self.metrics:
+            try:
+                with blame(f"metric {metric.name!r} of domain {self.domain.name!r} (hook make_metrics)"):
+                    values = {
+                        which: compute_metrics([metric], predicted.predictions, references, columns)[metric.name]
+                        for which, predicted in (("base", base), ("tuned", tuned))
+                    }
+                    change = paired_bootstrap(
                         metric, base.predictions, tuned.predictions, references, self.config.seed, columns
                     )
-                )
-                for metric in metrics
-            },
-            "by_group": _by_group(metrics, base.predictions, tuned.predictions, references, columns),
-        }
+                    grouped = _by_group([metric], base.predictions, tuned.predictions, references, columns)
+            except PluginError as error:
+                errors[metric.name] = str(error)
+                continue
+            summary["base"][metric.name], summary["tuned"][metric.name] = values["base"], values["tuned"]
+            summary["tuned_minus_base"][metric.name] = vars(change)
+            for column, groups in grouped.items():
+                for group, entry in groups.items():
+                    merged = by_group.setdefault(column, {}).setdefault(
+                        group, {"rows": entry["rows"], "base": {}, "tuned": {}}
+                    )
+                    merged["base"].update(entry["base"])
+                    merged["tuned"].update(entry["tuned"])
+        summary["by_group"] = by_group
+        if errors:
+            summary["metric_errors"] = errors
         if self.domain.task_type == "classification":
             _add_majority_by_group(summary["by_group"], train_set, references, columns)
             label, accuracy = majority_baseline(train_set["completion"], references)

@@ -1,0 +1,173 @@
+"""`tune run` (and bare `tune --domain D`): the run's options, the run, and the torchrun
+relaunch for --nproc. Settings are resolved by domaintune.settings; this parses and renders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from domaintune.cli.render import (
+    GATE_FAILED_EXIT_CODE,
+    RichReporter,
+    exit_on_gate_failures,
+    friendly_errors,
+    results_table,
+    say,
+    stdout,
+)
+
+
+def store_column_map(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--map FIELD=COLUMN,... becomes the `column_map` setting (data.columns parses it; a bad
+    value ends the command as any library error does)."""
+    from domaintune.data.columns import parse_column_map
+
+    if value is not None:
+        with friendly_errors():
+            ctx.params["column_map"] = parse_column_map(value)
+
+
+MAP_OPTION: dict[str, Any] = {
+    "callback": store_column_map, "expose_value": False, "metavar": "FIELD=COLUMN,...",
+    "help": "Which data column holds each field, e.g. prompt=question,completion=answer.",
+}
+SHAPES = click.Choice(["auto", "prompt_completion", "messages", "instruction", "text"])
+
+# CLI option name -> RunConfig key, for the options that override the config.
+RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--domain", {"help": "Domain to tune for (see `tune plugins`)."}),
+    ("--data", {"help": "Training data file (default: the domain's bundled sample)."}),
+    ("--eval-data", {"help": "Held-out data file (default: bundled split, or a split of --data)."}),
+    ("--map", MAP_OPTION),
+    ("--shape", {"type": SHAPES, "help": "Row shape of the data (default: detected from its fields)."}),
+    ("--task", {"help": "Only rows whose task matches these comma-separated patterns, e.g. 'CUAD_*'."}),
+    ("--model", {"help": "Local model folder or hub name (default: embedded SmolLM2-135M-Instruct)."}),
+    ("--output-dir", {"help": "Run folder to create (default: runs/<domain>-<time>-<pid>)."}),
+    ("--method", {"type": click.Choice(["lora", "dora", "qlora", "full"]),
+                  "help": "Fine-tuning method: LoRA adapters, DoRA (LoRA with learned magnitudes), QLoRA (LoRA on 4-bit weights; CUDA GPU and bitsandbytes), or every weight."}),
+    ("--epochs", {"type": float, "help": "Passes over the training data."}),
+    ("--time-budget-minutes", {"type": float, "help": "Stop training after this many minutes."}),
+    ("--max-train-rows", {"type": int, "help": "Train on at most this many rows."}),
+    ("--max-rows-per-task", {"type": int, "help": "In a multi-task set, train on at most this many rows of each task."}),
+    ("--eval-rows", {"type": int, "help": "Rows held out (or kept) for scoring."}),
+    ("--batch-size", {"type": int, "help": "Rows per forward pass (over all processes)."}),
+    ("--gradient-accumulation", {"type": int, "help": "Forward passes per optimizer step."}),
+    ("--learning-rate", {"type": float, "help": "Peak learning rate."}),
+    ("--decay-fraction", {"type": float, "help": "Last share of the run over which the learning rate falls to zero (1.0: from the end of warmup; 0.3: warmup-stable-decay)."}),
+    ("--early-stopping-patience", {"type": int, "metavar": "N",
+                                   "help": "Stop when the loss on rows held out from training has not improved for N evaluations (one every save_steps steps); keep the best checkpoint."}),
+    ("--max-length", {"type": int, "help": "Tokens per example."}),
+    ("--lora-r", {"type": int, "help": "LoRA rank."}),
+    ("--canaries", {"type": int, "help": "Plant this many fake identifiers in training prompts; report how many survive the safety filters."}),
+    ("--seed", {"type": int, "help": "Random seed for splits, shuffling and initialisation."}),
+    ("--precision", {"type": click.Choice(["auto", "bf16", "fp32"]), "help": "Training precision."}),
+    ("--trust-remote-code", {"is_flag": True, "help": "Run the model folder's own Python code (config.json's auto_map) if it needs any; only for a model you trust."}),
+    ("--keep-checkpoints", {"is_flag": True, "help": "Keep the training checkpoints of a finished run (removed by default)."}),
+]
+
+
+def gate_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option(
+        "--max-regression", multiple=True, metavar="METRIC=DELTA",
+        help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores more than DELTA below the base model.",
+    )(function)
+    return click.option(
+        "--fail-under", multiple=True, metavar="METRIC=VALUE",
+        help=f"Exit {GATE_FAILED_EXIT_CODE} if the tuned model scores below VALUE.",
+    )(function)
+
+
+def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    for name, kwargs in reversed(RUN_OPTIONS):
+        function = click.option(name, default=None, **kwargs)(function)
+    function = click.option(
+        "--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+        help="Processes to train and score with (torchrun; DDP). On CPU each gets an equal "
+        "share of the cores.",
+    )(function)
+    function = click.option(
+        "--resume", is_flag=True,
+        help="Continue the interrupted run in --output-dir from its newest checkpoint "
+        "(running the same command again does this too; --resume insists).",
+    )(function)
+    function = gate_options(function)
+    return click.option(
+        "--config", "config_file", type=click.Path(path_type=Path), default=None,
+        help="YAML or TOML file of settings; options given here override it.",
+    )(function)
+
+
+def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
+    """Resolve the settings, check the gates against the domain's metrics, run (or relaunch
+    under torchrun), and show the results."""
+    from domaintune import run
+    from domaintune.evaluation.gate import check_gates, gate_failures, parse_thresholds
+    from domaintune.settings import resolve_settings
+
+    resume, nproc = options.pop("resume"), options.pop("nproc")
+    fail_under = parse_thresholds("--fail-under", options.pop("fail_under"))
+    max_regression = parse_thresholds("--max-regression", options.pop("max_regression"))
+    settings = resolve_settings(options, config_file)
+    if settings.asked_for is not None:
+        RichReporter().step(
+            f"The data in {settings.config.data} fits domain {settings.domain.name!r} "
+            f"({settings.domain.description}): running that one."
+        )
+    # A misspelled metric in a gate must fail now, not after the training it would judge.
+    check_gates(fail_under, max_regression, [metric.name for metric in settings.parts.metrics])
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        gate_arguments = [
+            *(f"--fail-under={name}={value!r}" for name, value in fail_under.items()),
+            *(f"--max-regression={name}={value!r}" for name, value in max_regression.items()),
+        ]
+        sys.exit(launch_processes(settings.config, nproc, resume, gate_arguments))
+    outcome = run.run_job(settings.config, RichReporter(), resume=resume, settings=settings)
+    if not outcome.is_main:
+        return
+    summary = outcome.summary
+    stdout.print(results_table(summary))
+    for warning in summary.get("warnings", []):
+        say(f"Warning: {warning}")
+    train = summary["train"]
+    stdout.print(
+        f"Trained {train['steps']} steps in {train['seconds']:.0f} s "
+        f"({train['tokens_per_second']:.0f} tokens/s); whole run {summary['wall_seconds']:.0f} s."
+    )
+    stdout.print(f"Run folder: {outcome.run_dir}", markup=False, emoji=False)
+    exit_on_gate_failures(gate_failures(summary, fail_under, max_regression))
+
+
+def launch_processes(config: Any, nproc: int, resume: bool, gate_arguments: list[str]) -> int:
+    """Run this same job under torchrun with ``nproc`` processes; return its exit code.
+
+    The children read the resolved config (run folder chosen) from a file, so that every
+    process sees the same settings; the first converts the default model, the others wait."""
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    with tempfile.TemporaryDirectory() as folder:
+        config_file = Path(folder) / "config.yaml"
+        config_file.write_text(yaml.safe_dump(config.to_dict()), encoding="utf-8")
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={nproc}", "-m", "domaintune", "run", "--config", str(config_file),
+            *(["--resume"] if resume else []), *gate_arguments,
+        ]
+        RichReporter().step(f"Launching {nproc} processes with {threads} thread(s) each")
+        return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
+
+
+@click.command()
+@run_options
+def run_command(config_file: Path | None, **options: Any) -> None:
+    """Run a whole domain job (the same as `tune --domain D ...`)."""
+    with friendly_errors():
+        execute_run(config_file, options)
