@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomaintuneError(Exception):
     """Base class: the message says what is wrong and how to fix it."""
@@ -33,3 +35,17 @@ class ModelError(DomaintuneError):
 
 class CheckpointError(DomaintuneError):
     """A training checkpoint cannot be resumed from (unsafe or unreadable files)."""
+
+
+class ExportError(DomaintuneError):
+    """A run's model cannot be exported in the requested format (architecture, tokenizer,
+    chat template), or the export could not be written."""
+
+
+class ParityError(ExportError):
+    """An export answers the run's held-out prompts differently from the run's tuned model,
+    or does not end its answers with the end-of-turn token; ``parity`` holds parity.json."""
+
+    def __init__(self, message: str, parity: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.parity = parity or {}
