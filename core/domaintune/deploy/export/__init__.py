@@ -68,11 +68,13 @@ def _labels(run_dir: Path) -> list[str]:
 
 
 def _model_card(run_dir: Path, tuned_dir: Path, to: str) -> str:
+    """The run's model card, plus how the export was made."""
     card = tuned_dir / "README.md"
     text = card.read_text(encoding="utf-8") if card.is_file() else f"# {run_dir.name}\n"
+    merged = "the adapter is merged into the base weights; " if tuned_dir.name == "adapter" else ""
     return text.rstrip() + (
-        f"\n\nExported with `tune export {run_dir.name} --to {to}`: the adapter is merged into the "
-        "base weights; the parity check's figures are in parity.json.\n"
+        f"\n\nExported with `tune export {run_dir.name} --to {to}`: {merged}the parity check's "
+        "figures are in parity.json.\n"
     )
 
 
