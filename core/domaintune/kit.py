@@ -14,9 +14,9 @@ from domaintune.data.pack_readers import jsonl_objects, string_dataset, xlsx_rec
 from domaintune.data.problems import problems_message, raise_problems
 from domaintune.data.rows import a_json_type, json_type, text_problem
 from domaintune.data.source_files import decode_utf8, read_utf8, require_file
-from domaintune.data.tasks import matches_tasks
+from domaintune.data.tasks import matches_tasks, select_tasks
 from domaintune.domain import Batch, Formatter, TaskType
-from domaintune.errors import DataError, PluginError
+from domaintune.errors import ConfigError, DataError, PluginError
 from domaintune.evaluation.metrics import accuracy, exact_match, macro_f1, normalize_answer, token_f1
 from domaintune.safety.engine import PiiMasker
 from domaintune.safety.figures import (
@@ -54,10 +54,10 @@ __all__ = [
     "decode_utf8", "jsonl_objects", "read_data", "read_utf8", "require_file", "string_dataset",
     "xlsx_records",
     # Problem reporting: every bad row named at once, as the core does.
-    "DataError", "PluginError", "a_json_type", "json_type", "problems_message", "raise_problems",
+    "ConfigError", "DataError", "PluginError", "a_json_type", "json_type", "problems_message", "raise_problems",
     "text_problem",
     # Task matching and domain scoping.
-    "for_domains", "matches_tasks",
+    "for_domains", "matches_tasks", "select_tasks",
     # Prompt formats.
     "Batch", "Formatter", "TaskType",
     # Metric helpers.

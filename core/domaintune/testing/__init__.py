@@ -11,7 +11,7 @@ Every test run in an environment with domaintune installed gets these fixtures:
 
 The builders (:func:`build_tiny_model`, :data:`TINY_RUN`), :func:`plugin_registered` and the
 calls a plugin's tests make (``get_domain``, ``call_hook``, ``collect``, ``load_source``,
-``domain_metrics``, ``check_plugin``) need no pytest: ``from domaintune.testing import build_tiny_model`` works in a plain script. The
+``prepare_data``, ``domain_metrics``, ``compute_metrics``, ``check_plugin``) need no pytest: ``from domaintune.testing import build_tiny_model`` works in a plain script. The
 fixtures are added only where pytest is installed. pytest imports this package in every run
 of every project in the environment, so it imports nothing heavy: torch, transformers and the
 run machinery load inside the builders and fixtures.
@@ -22,13 +22,22 @@ from __future__ import annotations
 import importlib.util
 
 from domaintune.testing.builders import CHATML_TEMPLATE, DEFAULT_TOKENIZER_TEXT, TINY_RUN, build_tiny_model
-from domaintune.testing.calls import call_hook, check_plugin, collect, domain_metrics, get_domain, load_source
+from domaintune.testing.calls import (
+    call_hook,
+    check_plugin,
+    collect,
+    compute_metrics,
+    domain_metrics,
+    get_domain,
+    load_source,
+    prepare_data,
+)
 from domaintune.testing.registration import PluginRegistration, plugin_registered
 
 __all__ = [
     "CHATML_TEMPLATE", "DEFAULT_TOKENIZER_TEXT", "TINY_RUN", "PluginRegistration", "build_tiny_model",
-    "call_hook", "check_plugin", "collect", "domain_metrics", "get_domain", "load_source",
-    "plugin_registered",
+    "call_hook", "check_plugin", "collect", "compute_metrics", "domain_metrics", "get_domain",
+    "load_source", "plugin_registered", "prepare_data",
 ]
 
 if importlib.util.find_spec("pytest") is not None:

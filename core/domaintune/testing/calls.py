@@ -61,3 +61,24 @@ def check_plugin(name: str) -> ContractReport:
     from domaintune.contract import check_plugin as check
 
     return check(name)
+
+
+def compute_metrics(
+    metrics: list[Metric], predictions: list[str], references: list[str],
+    columns: dict[str, list[str]] | None = None,
+) -> dict[str, float]:
+    """Each metric's headline value as a run reports it (per group and macro when a metric
+    has ``group_by`` and ``columns`` holds that column)."""
+    from domaintune.evaluation.scoring import compute_metrics as compute
+
+    return compute(metrics, predictions, references, columns)
+
+
+def prepare_data(domain: Domain, **settings: Any) -> tuple[datasets.Dataset, datasets.Dataset, dict[str, Any]]:
+    """A run's data for ``domain``: loaded, filtered, split and capped as ``tune`` would with
+    these settings (any run setting, e.g. ``data=...``, ``eval_rows=2``) over the domain's
+    defaults; returns train rows, held-out rows and what happened (for the report)."""
+    from domaintune.config import build_config
+    from domaintune.data.prepare import prepare_data as prepare
+
+    return prepare(domain, build_config(dict(domain.defaults), {"domain": domain.name}, settings))

@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from domaintune.config import build_config
-from domaintune.data.prepare import load_source, prepare_data
-from domaintune.errors import ConfigError, DataError
-from domaintune.plugins import get_domain
+from domaintune.kit import ConfigError, DataError
+from domaintune.testing import get_domain, load_source, prepare_data
 from domaintune_finance import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -72,12 +70,12 @@ def test_sentiment_domain_ships_no_data_and_asks_for_it() -> None:
     assert domain.train_data is None and domain.eval_data is None
     assert domain.labels == ("positive", "negative", "neutral")
     with pytest.raises(ConfigError, match="pass --data"):
-        prepare_data(domain, build_config({"domain": domain.name}))
+        prepare_data(domain)
 
 
 def test_sentiment_domain_prepares_a_run_from_the_release_file() -> None:
     domain = get_domain("finance-sentiment")
-    train, held_out, info = prepare_data(domain, build_config({"domain": domain.name, "data": str(PHRASEBANK), "eval_rows": 2}))
+    train, held_out, info = prepare_data(domain, data=str(PHRASEBANK), eval_rows=2)
     assert (len(train), len(held_out)) == (3, 2)
     assert info["attribution"] == ""
 
@@ -279,6 +277,8 @@ def test_tatqa_release_file_level_errors(tmp_path: Path) -> None:
 
 
 def test_tatqa_release_is_checked_by_tune_data_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `tune data check` reading the pack's format: a test of the core's checker itself.
+    from domaintune.config import build_config
     from domaintune.data import check as datacheck
 
     monkeypatch.setattr(datacheck, "_tokenizer", lambda model, report: None)  # token lengths are not the point

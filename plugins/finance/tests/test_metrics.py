@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from domaintune.evaluation.heldout import domain_metrics
-from domaintune.plugins import get_domain
+from domaintune.testing import domain_metrics, get_domain
 from domaintune_finance.metrics import (
     answer_keys,
     parse_number,

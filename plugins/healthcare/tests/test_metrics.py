@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from domaintune.evaluation.heldout import domain_metrics
-from domaintune.evaluation.scoring import compute_metrics
-from domaintune.plugins import get_domain
+from domaintune.testing import compute_metrics, domain_metrics, get_domain
 from domaintune_healthcare.metrics import rouge_l, rouge_l_pair
 
 

@@ -10,10 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from domaintune.data.prepare import load_source
-from domaintune.data.tasks import select_tasks
-from domaintune.errors import DataError
-from domaintune.plugins import get_domain
+from domaintune.kit import DataError, select_tasks
+from domaintune.testing import get_domain, load_source
 from domaintune_legal import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"

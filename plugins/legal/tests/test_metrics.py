@@ -5,9 +5,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from domaintune.evaluation.heldout import domain_metrics
-from domaintune.evaluation.scoring import compute_metrics
-from domaintune.plugins import get_domain
+from domaintune.testing import compute_metrics, domain_metrics, get_domain
 from domaintune_legal.metrics import (
     accuracy,
     balanced_accuracy,
