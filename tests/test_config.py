@@ -156,3 +156,27 @@ def test_cli_reports_an_unknown_domain_without_a_traceback(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert squash("No installed plugin offers domain 'aviation'") in squash(result.stderr)
     assert "Traceback" not in result.output
+
+
+def test_non_finite_numbers_and_too_short_examples_are_refused_with_the_rest() -> None:
+    """nan and inf passed validation and failed after data preparation; max_length 1 failed
+    in training with a reshape error (#15)."""
+    with pytest.raises(ConfigError) as info:
+        build_config(
+            {"domain": "legal", "learning_rate": float("nan"), "epochs": float("inf"), "max_length": 1, "seed": -1.5}
+        )
+    message = str(info.value)
+    assert message.startswith("4 invalid setting(s):")
+    assert "learning_rate: must be a finite number (got nan)" in message
+    assert "epochs: must be a finite number (got inf)" in message
+    assert "max_length: 1 tokens cannot hold a chat-formatted example; use at least 16" in message
+    assert build_config({"domain": "legal", "max_length": 16}).max_length == 16
+
+
+def test_cli_refuses_nan_before_any_work(tmp_path: Path, test_domain: Domain) -> None:
+    result = CliRunner().invoke(
+        cli, ["--domain", "testdomain", "--learning-rate", "nan", "--output-dir", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1
+    assert squash("learning_rate: must be a finite number (got nan)") in squash(result.stderr)
+    assert not (tmp_path / "r").exists()
