@@ -13,7 +13,6 @@ from domaintune.evaluation.heldout import (
     Scoring,
 )
 from domaintune.files import write_json_atomic
-from domaintune.plugins import call_hook, get_domain, wrap_callable
 from domaintune.progress import Reporter, SilentReporter, quiet_libraries
 
 if TYPE_CHECKING:
@@ -24,7 +23,8 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     """Score a finished run's base and tuned models again on its held-out rows, with the
     settings it was trained with; writes ``eval.json`` in the run folder and returns it."""
     from domaintune.config import build_config
-    from domaintune.model import load_model, load_tokenizer, resolve_model
+    from domaintune.settings import settings_for
+    from domaintune.model import load_model, load_tokenizer, model_label, resolve_model
     from domaintune.training.distributed import start_processes
     from domaintune.training.methods import cast_frozen_weights
 
@@ -32,25 +32,25 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); pass the folder a run wrote.")
-    config = build_config(yaml.safe_load(saved.read_text(encoding="utf-8")))
+    settings = settings_for(build_config(yaml.safe_load(saved.read_text(encoding="utf-8"))), for_run=False)
+    config, domain, parts = settings.config, settings.domain, settings.parts
     tuned_dir = run_dir / ("adapter" if config.uses_adapter else "model")
     if not tuned_dir.is_dir():
         raise ConfigError(f"{run_dir} holds no trained model ({tuned_dir.name}/): the run did not finish.")
     quiet_libraries()
-    domain = get_domain(config.domain)
     reporter.step(f"Loading held-out data for domain {domain.name!r}")
-    train_set, eval_set, data_info = prepare_data(domain, config)
+    train_set, eval_set, data_info = prepare_data(domain, config, filters=parts.data_filters)
     data_info.pop("planted_rows", None)
     reporter.step("Loading the models")
     model_path = resolve_model(config.model)
-    tokenizer = load_tokenizer(model_path)
-    formatter = wrap_callable(
-        f"the formatter of domain {domain.name!r}", call_hook("make_formatter", domain=domain)
-    )
+    tokenizer = load_tokenizer(model_path, trust_remote_code=config.trust_remote_code)
     scoring = Scoring.build(
-        domain, config, tokenizer, formatter, train_set, eval_set, start_processes(), reporter
+        domain, config, tokenizer, parts, train_set, eval_set, start_processes(), reporter
     )
-    model = cast_frozen_weights(load_model(model_path, quantize_4bit=config.method == "qlora"), config)
+    model = load_model(
+        model_path, quantize_4bit=config.method == "qlora", trust_remote_code=config.trust_remote_code
+    )
+    model = cast_frozen_weights(model, config)
     base = scoring.predict(model, "base")
     general_base, general_rows = scoring.general_knowledge(model)
     if config.uses_adapter:
@@ -58,13 +58,13 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
 
         model = PeftModel.from_pretrained(model, tuned_dir).merge_and_unload()
     else:
-        model = load_model(str(tuned_dir))
+        model = load_model(str(tuned_dir), trust_remote_code=config.trust_remote_code)
     tuned = scoring.predict(model, "tuned")
     general_tuned, _ = scoring.general_knowledge(model)
     comparison, _ = scoring.compare(base, tuned, train_set)
     summary = {
         "domain": domain.name,
-        "model": config.model or f"default ({model_path})",
+        "model": model_label(config.model),
         "data": data_info,
         **comparison,
         "general_knowledge": {"base": general_base, "tuned": general_tuned, "rows": general_rows},
