@@ -251,7 +251,7 @@ class Fake:
 # Templates -------------------------------------------------------------------------------
 
 RENAME = {"TNAME": "NAME", "ZIPCODE": "ADDRESS", "IBAN_LOWER": "IBAN", "SSN_BARE_LABELLED": "SSN",
-          "INTL_PHONE": "PHONE"}
+          "INTL_PHONE": "PHONE", "MRN_WRAP": "MRN", "CITY": "ADDRESS", "CARD_PLAIN": "CARD_NUMBER"}
 """Slot kinds that only choose a format: the label is the type they stand for."""
 SLOT = re.compile(r"\{([A-Za-z_+]+)(?::(\w+))?\}")
 
@@ -428,7 +428,7 @@ def healthcare(rng: random.Random) -> list[dict]:
     rows = build(HC_TEMPLATES, 240, values, set(), rng, "hc")
     # Titles ("Dr. Name") and name formats the templates use are varied per row.
     rows += [{"id": f"hc-clean-{i:02d}", "template": -1, "text": t, "spans": [], "public": []} for i, t in enumerate(HC_CLEAN)]
-    return rows
+    return rows + healthcare_tricky()
 
 
 HC_OUTPUTS = [
@@ -527,14 +527,14 @@ def finance(rng: random.Random) -> list[dict]:
         "CARD_NUMBER": f.card, "IBAN": f.iban, "ROUTING_NUMBER": f.routing, "BANK_ACCOUNT": f.bank_account,
         "SSN": f.ssn, "TAX_ID": lambda: f.r.choice([f.ein, f.itin])(), "EMAIL": f.email, "PHONE": f.phone,
         "TICKER": ticker_fmt, "ISIN": security(1), "CUSIP": security(2), "CIK": security(3), "AMOUNT": amount,
-        "COMPANY": lambda: f.r.choice(COMPANIES), "_name": f.full_name, "_year": lambda: str(f.r.randint(2015, 2024)),
+        "COMPANY": lambda: f.r.choice(COMPANIES), "NAME": f.full_name, "_year": lambda: str(f.r.randint(2015, 2024)),
         "IBAN_LOWER": lambda: f.iban().lower(), "SSN_BARE_LABELLED": lambda: f.ssn("bare"),
         "INTL_PHONE": lambda: f.r.choice(["+44 20 7946 ", "+44 161 496 ", "+49 30 901820", "+33 1 42 68 "]) + f.digits(4),
     }
     public = {"TICKER", "ISIN", "CUSIP", "CIK", "AMOUNT", "COMPANY"}
     templates = [
-        "Customer {_name} paid with card {CARD_NUMBER}; the charge of {AMOUNT} was refunded.",
-        "Wire {AMOUNT} to IBAN {IBAN} (beneficiary {_name}) by Friday.",
+        "Customer {NAME} paid with card {CARD_NUMBER}; the charge of {AMOUNT} was refunded.",
+        "Wire {AMOUNT} to IBAN {IBAN} (beneficiary {NAME}) by Friday.",
         "Routing number {ROUTING_NUMBER}, account number {BANK_ACCOUNT}: direct deposit for payroll.",
         "Client SSN {SSN} on file; portfolio holds {TICKER} (ISIN {ISIN}) worth {AMOUNT}.",
         "The fund bought {COMPANY} shares (NASDAQ: {TICKER}, CUSIP {CUSIP}) for {AMOUNT} in fiscal {_year}.",
@@ -543,7 +543,7 @@ def finance(rng: random.Random) -> list[dict]:
         "{COMPANY} (CIK {CIK}) reported revenue of {AMOUNT} and net income of {AMOUNT} in {_year}.",
         "ISIN {ISIN} and CUSIP {CUSIP} identify the same {COMPANY} common stock.",
         "Card ending in 4242 was declined; full number on file {CARD_NUMBER}, billing phone {PHONE}.",
-        "ABA {ROUTING_NUMBER} / acct {BANK_ACCOUNT} - payee {_name}, EIN {TAX_ID}.",
+        "ABA {ROUTING_NUMBER} / acct {BANK_ACCOUNT} - payee {NAME}, EIN {TAX_ID}.",
         "Net operating loss carry forwards | {AMOUNT} | {AMOUNT}\nValuation allowance | {AMOUNT} | {AMOUNT}",
         "The customer disputes a charge of {AMOUNT} on Visa {CARD_NUMBER}; contact {EMAIL}.",
         "Shares of {TICKER} rose 4% to {AMOUNT} after {COMPANY} beat estimates.",
@@ -555,13 +555,13 @@ def finance(rng: random.Random) -> list[dict]:
         "Call me at {PHONE} about the {AMOUNT} loan; my SSN is {SSN}.",
         "Auto-pay: routing {ROUTING_NUMBER}, checking account {BANK_ACCOUNT}, card backup {CARD_NUMBER}.",
         "{COMPANY} ({TICKER}) declared a dividend of {AMOUNT}.",
-        "Form W-9: name {_name}, SSN {SSN}, address on file, signature dated {_year}.",
+        "Form W-9: name {NAME}, SSN {SSN}, address on file, signature dated {_year}.",
         "Refund {AMOUNT} to card {CARD_NUMBER} and notify {EMAIL}.",
         "Holdings: {TICKER} {AMOUNT}; {TICKER} {AMOUNT}; cash {AMOUNT}.",
         "Please pay the invoice to account {IBAN}; questions to {PHONE}.",
         "Employer identification number {TAX_ID}. Total assets {AMOUNT}.",
         "ITIN/SSN: {TAX_ID}. Contact: {EMAIL}, {PHONE}.",
-        "Our records show bank routing number {ROUTING_NUMBER} and account {BANK_ACCOUNT} for {_name}.",
+        "Our records show bank routing number {ROUTING_NUMBER} and account {BANK_ACCOUNT} for {NAME}.",
         "{COMPANY} repurchased {AMOUNT} of stock; CIK {CIK}; ticker {TICKER}.",
         "Card {CARD_NUMBER} exp 09/27, CVV on the back; cardholder phone {PHONE}.",
         "Deferred tax assets {AMOUNT} {AMOUNT} {AMOUNT}; operating lease liability {AMOUNT}.",
@@ -575,7 +575,7 @@ def finance(rng: random.Random) -> list[dict]:
         "Shares outstanding 16,976,763 | 17,102,536; treasury stock {AMOUNT}; CUSIP {CUSIP}.",
         "UK client: {INTL_PHONE}, IBAN {IBAN}. Holds {TICKER} and {TICKER}.",
     ]
-    return build(templates, 240, values, public, rng, "fin")
+    return build(templates, 240, values, public, rng, "fin") + finance_tricky()
 
 
 FIN_OUTPUTS = [
@@ -805,6 +805,116 @@ def main() -> None:
 
 
 
+# Tricky lines (issue 15) -----------------------------------------------------------------
+# What a probe with hand-written tricky lines found the filters missing: identifiers split
+# across a line break, compact dates, "ID#PX-778812", all-caps names after a lower-case
+# title, bare city names (healthcare); a card split across lines, CVVs, names, street
+# addresses and ZIP codes, dates of birth, driver's licences (finance). Rows drawn from their
+# own seed, after the others, so that the rows above stay as they were.
+
+TRICKY_SEED = SEED + 15
+HC_TRICKY_CITIES = ["Worcester", "Fresno", "Dayton", "Tulsa", "Omaha", "Spokane", "Boise", "Duluth",
+                    "Allentown", "Chattanooga", "Lubbock", "Syracuse", "Savannah", "Yonkers", "Provo"]
+DRUGS = ["metformin 500 mg", "lisinopril 10 mg", "atorvastatin 40 mg", "apixaban 5 mg", "sertraline 50 mg"]
+TRIALS = ["NCT04280705", "NCT03548935", "NCT02465060", "NCT01720446"]
+CODES = ["ICD-10 E11.9", "ICD-10 I10", "CPT 99213", "ICD-10 J44.1", "CPT 93000", "LOINC 4548-4"]
+STATE_ABBREVIATIONS = [s for _, s in CITIES]
+CAPS_TITLES = ["nurse", "Nurse", "dr.", "Dr.", "doctor", "RN", "seen by nurse", "per dr"]
+
+
+def wrap(value: str, r: random.Random) -> str:
+    """``value`` broken across two lines as a narrow field or a mail client breaks it: after
+    a hyphen or an @, before an @, or between digit groups."""
+    cuts = [i + 1 for i, ch in enumerate(value[:-1]) if ch in "-@" ] + [i for i, ch in enumerate(value) if ch == "@"]
+    cuts += [i + 1 for i in range(len(value) - 1) if value[i] == " " and value[i + 1].isdigit()]
+    cuts += [i for i in range(2, len(value) - 2) if value[i - 1].isdigit() and value[i].isdigit()]
+    cut = r.choice(cuts)
+    head, tail = value[:cut].rstrip(), value[cut:].lstrip()
+    return f"{head}\n{tail}"
+
+
+def healthcare_tricky() -> list[dict]:
+    f = Fake(TRICKY_SEED)
+
+    def caps_name() -> str:
+        first, last = f.first().upper(), f.last().upper()
+        return f.r.choice([f"{first} {last}", last, f"{first[0]}. {last}"])
+
+    def compact_date() -> str:
+        return f"{f.r.randint(1930, 2025)}{f.r.randint(1, 12):02d}{f.r.randint(1, 28):02d}"
+
+    def prefixed_mrn() -> str:
+        return f"{f.letters(2)}-{f.digits(6)}"
+
+    values = {
+        "SSN": lambda: wrap(f.ssn("dash"), f.r), "MRN_WRAP": lambda: wrap(f.r.choice([prefixed_mrn(), f"{f.digits(3)}-{f.digits(5)}"]), f.r),
+        "EMAIL": lambda: wrap(f.email(), f.r), "DATE": compact_date, "MRN": prefixed_mrn, "NAME": caps_name,
+        "CITY": lambda: f.r.choice(HC_TRICKY_CITIES), "PHONE": f.phone,
+        "DRUG": lambda: f.r.choice(DRUGS), "TRIAL_ID": lambda: f.r.choice(TRIALS), "CODE": lambda: f.r.choice(CODES),
+        "STATE": lambda: f.r.choice(STATE_ABBREVIATIONS), "YEAR": lambda: str(f.r.randint(2005, 2024)),
+        "_title": lambda: f.r.choice(CAPS_TITLES),
+    }
+    public = {"DRUG", "TRIAL_ID", "CODE", "STATE", "YEAR"}
+    templates = [
+        "Facesheet (scanned, narrow column): SSN {SSN}\nverified at registration.",
+        "Label printer output - MRN {MRN_WRAP} - bed 4.",
+        "Send the discharge packet to the daughter at {EMAIL} before noon.",
+        "Specimen collected {DATE}; culture pending. Continue {DRUG} daily.",
+        "DOB {DATE}. Allergies: none known. {CODE} on the problem list.",
+        "Pt ID#{MRN} registered at triage; enrolled in {TRIAL_ID} in {YEAR}.",
+        "Patient ID #{MRN} transferred from the ED.",
+        "{_title} {NAME} gave the 09:00 medications; {DRUG} held for low BP.",
+        "Handoff from {_title} {NAME}: patient resting, pain controlled.",
+        "Patient lives alone in {CITY} and drives 40 minutes to clinic.",
+        "She moved from {CITY} to {CITY} in {YEAR} to be near her son.",
+        "Transferred by ambulance from {CITY}, {STATE}; {CODE} recorded.",
+        "Result line wrapped in the fax: SSN {SSN}, call {PHONE} with questions.",
+        "Enrolled in {TRIAL_ID}; {DRUG} started {YEAR}. No identifiers in this line.",
+    ]
+    return build(templates, 42, values, public, f.r, "hc-tricky")
+
+
+def finance_tricky() -> list[dict]:
+    f = Fake(TRICKY_SEED + 1)
+
+    def street() -> str:
+        num = f.r.randint(1, 9899)
+        return f"{num} {f.r.choice(STREETS)} {f.r.choice(SUFFIXES)}"
+
+    def dob() -> str:
+        y, m, d = f.r.randint(1940, 2004), f.r.randint(1, 12), f.r.randint(1, 28)
+        return f.r.choice([f"{m:02d}/{d:02d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{MONTHS[m - 1]} {d}, {y}", f"{m}/{d}/{y}"])
+
+    def licence() -> str:
+        return f.r.choice([f"{f.letters(1)}{f.digits(7)}", f.digits(9), f"{f.letters(1)}{f.digits(3)}-{f.digits(4)}-{f.digits(4)}",
+                           f"{f.letters(1)}{f.digits(12)}"])
+
+
+    values = {
+        "CARD_NUMBER": lambda: wrap(f.card(), f.r), "CARD_PLAIN": f.card, "CVV": lambda: f.digits(f.r.choice([3, 3, 4])),
+        "NAME": f.full_name, "TNAME": f.last, "_title": lambda: f.r.choice(["Mr.", "Ms.", "Mrs.", "Dr."]), "ADDRESS": street, "ZIP": f.zip, "DATE": dob, "DRIVER_LICENSE": licence,
+        "AMOUNT": lambda: f"${f.r.randint(1, 999)},{f.digits(3)}.{f.digits(2)}", "COMPANY": lambda: f.r.choice(COMPANIES),
+        "TICKER": lambda: f.r.choice(SECURITIES)[0], "_city": lambda: f.city()[0], "_state": lambda: f.r.choice(STATE_ABBREVIATIONS),
+        "_year": lambda: str(f.r.randint(2015, 2024)),
+    }
+    public = {"AMOUNT", "COMPANY", "TICKER"}
+    templates = [
+        "Card on file (copied from a narrow form): {CARD_NUMBER}\nplease update before the {AMOUNT} renewal.",
+        "Card {CARD_PLAIN} exp 11/27, CVV {CVV}; cardholder disputes {AMOUNT}.",
+        "Security code: {CVV}. Billing ZIP {ZIP}.",
+        "Account holder {NAME} called about a {AMOUNT} charge from {COMPANY}.",
+        "Dear {_title} {TNAME}, your {COMPANY} statement shows a balance of {AMOUNT}.",
+        "Mailing address: {ADDRESS}, {_city}, {_state} {ZIP}.",
+        "Please send the checkbook to {ADDRESS}, {_city}, {_state} {ZIP}; client {NAME}.",
+        "KYC record: {NAME}, date of birth {DATE}, holds {TICKER} shares.",
+        "DOB: {DATE}. Driver's license {DRIVER_LICENSE} ({_state}) verified at account opening.",
+        "Driver license no. {DRIVER_LICENSE} was scanned for the {AMOUNT} loan application.",
+        "{COMPANY} (ticker {TICKER}) reported {AMOUNT} of revenue in fiscal {_year}; no customer data here.",
+        "Customer {NAME}, born {DATE}, opened a {COMPANY} brokerage account in {_year}.",
+    ]
+    return build(templates, 40, values, public, f.r, "fin-tricky")
+
+
 # Hand-written held-out snippets ----------------------------------------------------------
 # Written in one sitting after the filters were built, in styles the templates above do not
 # use. First figures (before any change): recall 0.66 healthcare, 0.79 finance, 0.85 legal.
@@ -812,7 +922,7 @@ def main() -> None:
 # "ID#" and "grp" labels, holidays, relatives' first names, "Hon."); see the report.
 # [[TYPE:value]] marks an identifier to mask, {{TYPE:value}} a public one to keep.
 
-MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]|\{\{([A-Z_]+):(.+?)\}\}")
+MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]|\{\{([A-Z_]+):(.+?)\}\}", re.DOTALL)
 
 
 def unmark(snippet: str) -> dict:
@@ -858,6 +968,18 @@ HC_HELDOUT = [
     "[[NAME:Beatriz]] ([[AGE:93]] y/o) is accompanied by her son.",
     "Medicaid #[[HEALTH_PLAN:YY12345Z]]. Pt lives in zip [[ZIP:10027]].",
     "Hosp course: admitted [[DATE:Jan 6]] at night, extubated [[DATE:1/8]] in the morning.",
+    # Issue 15's kinds, written fresh in other wordings (identifiers split by a line break
+    # are written with "\n").
+    "Registration clerk keyed SSN [[SSN:412-67-\n3390]] from the old chart.",
+    "MRN [[MRN:KT-\n550218]] (wristband reprinted).",
+    "Reply to [[EMAIL:marguerite.oyelaran@\nexample.net]] with the imaging CD request.",
+    "Per night nurse [[NAME:DELPHINE ACHTERBERG]], patient slept well; {{DRUG:apixaban 5 mg}} given.",
+    "Spoke with dr. [[NAME:OKORO]] re: potassium of 5.9.",
+    "Admit date [[DATE:20230517]], discharge date [[DATE:20230522]].",
+    "Pt ID#[[MRN:QR-401177]] arrived by EMS; trial {{TRIAL_ID:NCT03548935}} consent on file.",
+    "Grandmother lives in [[ADDRESS:Kalamazoo]] and visits on weekends.",
+    "Transferred from [[ADDRESS:Bakersfield]], {{STATE:CA}} for a higher level of care.",
+    "{{CODE:ICD-10 N18.3}} stable since {{YEAR:2019}}; no identifiers here.",
 ]
 
 FIN_HELDOUT = [
@@ -886,6 +1008,17 @@ FIN_HELDOUT = [
     "Goodwill | {{AMOUNT:$4,249}} | {{AMOUNT:$3,991}}",
     "SSN: [[SSN:536-22-8726]], DOB 1961. Employer: {{COMPANY:Microsoft}}.",
     "Earnings per share were {{AMOUNT:$3.28}} versus {{AMOUNT:$2.97}}.",
+    # Issue 15's kinds, written fresh in other wordings.
+    "Replacement card [[CARD_NUMBER:4539 1488 0343\n6467]] mailed; the old one was cancelled.",
+    "Card [[CARD_NUMBER:4539148803436467]] check: CVV [[CVV:813]] entered on the payment page.",
+    "CVC2 [[CVV:4471]] was stored in the notes field, which breaks PCI rules.",
+    "Ms. [[NAME:Anneliese Kowalczyk]] asked why {{COMPANY:Verizon Communications Inc.}} billed her {{AMOUNT:$84.10}}.",
+    "Beneficiary: [[NAME:Tobias Wendt]]; relationship: son.",
+    "Statement mailed to [[ADDRESS:3307 Birchwood Court]], Ann Arbor, MI [[ZIP:48104]].",
+    "Customer DOB [[DATE:02/29/1988]]; account opened in 2016.",
+    "Date of birth: [[DATE:July 9, 1979]]. Occupation: teacher.",
+    "DL# [[DRIVER_LICENSE:S530-4417-2290]] (MI) matched the application.",
+    "{{COMPANY:Pfizer Inc.}} ({{TICKER:NYSE: PFE}}) paid a dividend of {{AMOUNT:$0.42}} per share on 2024-03-08.",
 ]
 
 LEGAL_HELDOUT = [

@@ -4,14 +4,16 @@ report carries the figures: the thresholds the issues set hold for the shipped f
 from __future__ import annotations
 
 from domaintune.plugins import get_domain
+from domaintune.safety.figures import read_testset
 from domaintune.safety.measure import measure_filters
+from domaintune_healthcare.safety import TESTSET as phi_testset
 
 
 def test_healthcare_filters_meet_their_targets() -> None:
     figures = measure_filters(get_domain("healthcare"))
     assert set(figures) == {"phi", "dose"}
     phi = figures["phi"]
-    assert phi["test_set"].startswith("260 synthetic clinical snippets")
+    assert phi["test_set"].startswith(f"{len(read_testset(phi_testset))} synthetic clinical snippets")
     assert phi["structured_recall"] >= 0.98
     assert phi["recall_by_type"]["SSN"] >= 0.98 and phi["recall_by_type"]["MRN"] >= 0.98
     assert figures["dose"]["recall"] >= 0.9 and figures["dose"]["precision"] >= 0.9
@@ -21,7 +23,7 @@ def test_finance_filters_meet_their_targets() -> None:
     figures = measure_filters(get_domain("finance-sentiment"))
     assert set(figures) == {"financial-pii", "advice"}
     pii = figures["financial-pii"]
-    assert pii["checksummed_recall"] >= 0.98
+    assert pii["checksummed_recall"] >= 0.98 and pii["structured_recall"] >= 0.98
     assert pii["public_identifiers"] > 0 and pii["public_false_positive_rate"] <= 0.01
 
 

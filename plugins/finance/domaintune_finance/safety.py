@@ -4,11 +4,13 @@ Training data: Microsoft Presidio's analyzer with recognizers that validate what
 (no bare regexes): payment cards (Luhn, Presidio's recognizer), IBANs (mod-97 and country
 format: python-stdnum), ABA routing numbers (checksum: stdnum ``us.rtn``) and bank account
 numbers after a label, SSNs (stdnum ``us.ssn``), tax ids (EIN and ITIN: stdnum), e-mail and
-US phone numbers (Google's libphonenumber via Presidio). What is public and needed by the
-task is kept: tickers, ISINs and CUSIPs (checksums from stdnum), CIKs, amounts, company
-names. No spaCy model is loaded: nothing here needs names, so a tokenizer-only pipeline runs.
+US phone numbers (Google's libphonenumber via Presidio). Customer records also carry names
+(spaCy ``en_core_web_sm``, titles and labels such as "account holder"), street addresses
+and ZIP codes, dates of birth, card security codes and driver's licence numbers after their
+label. What is public and needed by the task is kept: tickers, ISINs and CUSIPs (checksums
+from stdnum), CIKs, amounts, company names (spaCy's organisations are never a person).
 
-Importing this module is cheap; Presidio loads when :func:`pii_masker` is first called.
+Importing this module is cheap; Presidio and spaCy load when :func:`pii_masker` is first called.
 """
 
 from __future__ import annotations
@@ -19,26 +21,36 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import SafetyFilter
-from domaintune.safety.figures import (
+from domaintune.kit import (
+    PERSON_WORD,
+    STREET_ADDRESS,
+    US_STATES,
+    MaskingApply,
+    Span,
     evaluate_flags,
     evaluate_masking,
     flag_figures,
+    flagging_filter,
+    labelled,
     masker_figures,
+    merge_names,
     read_testset,
     recall_over,
 )
-from domaintune.safety.masking import MaskingApply, flagging_filter
-from domaintune.safety.recognizers import labelled
-from domaintune.safety.spans import Span
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
 """Hand-written snippets in other styles, never used to tune the filter."""
 OUTPUT_TESTSET = Path(__file__).parent / "safety_output_testset.jsonl"
 
-PII_KINDS = ("CARD_NUMBER", "IBAN", "ROUTING_NUMBER", "BANK_ACCOUNT", "SSN", "TAX_ID", "EMAIL", "PHONE")
+PII_KINDS = (
+    "CARD_NUMBER", "IBAN", "ROUTING_NUMBER", "BANK_ACCOUNT", "SSN", "TAX_ID", "EMAIL", "PHONE",
+    "CVV", "NAME", "ADDRESS", "ZIP", "DATE", "DRIVER_LICENSE",
+)
 CHECKSUMMED_KINDS = ("CARD_NUMBER", "IBAN", "ROUTING_NUMBER")
 """The identifiers whose recall must be at least 0.98 (issue 7)."""
+STRUCTURED_KINDS = (*CHECKSUMMED_KINDS, "BANK_ACCOUNT", "SSN", "TAX_ID", "EMAIL", "PHONE", "CVV", "ZIP", "DATE", "DRIVER_LICENSE")
+"""Identifiers with a fixed shape (all but names and street addresses): recall at least 0.98 (issue 15)."""
 PUBLIC_KINDS = ("TICKER", "ISIN", "CUSIP", "CIK", "AMOUNT", "COMPANY")
 
 
@@ -53,7 +65,7 @@ def _valid_rtn(value: str) -> bool:
 
 
 def _valid_ssn(value: str) -> bool:
-    from domaintune.safety.recognizers import ssn_shape_valid
+    from domaintune.kit import ssn_shape_valid
 
     # The SSA's rules (no 000, 666 or 9xx area...). stdnum's ssn.is_valid also rejects
     # numbers known from advertising (219-09-9999); masking those too costs nothing.
@@ -115,10 +127,17 @@ STRONG = ("EMAIL", "IBAN_CODE", "CREDIT_CARD")
 """Findings whose own checksum or shape is proof enough to mask even beside an amount."""
 
 
+def _organisations(doc: Any) -> list[tuple[int, int]]:
+    return [(e.start_char, e.end_char) for e in getattr(doc, "ents", ()) if e.label_ in ("ORG", "PRODUCT", "NORP")]
+
+
 def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
+    """Drop findings inside public identifiers, tell cards from IBAN digits, and keep names
+    only where they are a person's: not a company, not one word that no title or label backs."""
     public = public_spans(text)
+    organisations = _organisations(doc)
     kept = []
-    for span in spans:
+    for span in merge_names(text, spans, doc=doc):
         if span.kind not in STRONG and any(span.start < e and s < span.end for s, e in public):
             continue
         value = text[span.start:span.end]
@@ -126,19 +145,48 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
             continue  # "310566.5 thousand" in a table is not a local phone number
         if span.kind == "CREDIT_CARD" and re.search(r"\b[A-Z]{2}\d{2}\s?$", text[max(0, span.start - 6):span.start], re.IGNORECASE):
             continue  # the digits of an IBAN whose checksum failed, not a card
+        if span.kind == "PERSON":
+            if len(value.split()) == 1 or any(span.start < e and s < span.end for s, e in organisations):
+                continue
+            if any(ch.isdigit() for ch in value):
+                continue
         kept.append(span)
     return kept
 
 
 _ACCOUNT_ID = r"\d[\d -]{4,20}\d"
+CVV_LABELS = [r"CVV2?", r"CVC2?", r"CID", r"CSC", r"security\s+code", r"card\s+verification\s+(?:value|code|number)"]
+LICENCE_LABELS = [
+    r"driver'?s?\s+licen[cs]e(?:\s+(?:number|no\.?|#))?", r"driving\s+licen[cs]e(?:\s+(?:number|no\.?|#))?",
+    r"DL\s?#?", r"DLN", r"licen[cs]e\s+(?:number|no\.?|#)",
+]
+_LICENCE_ID = r"(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,18}[A-Z0-9]"
+BIRTH_LABELS = [r"DOB", r"D\.O\.B\.?", r"date\s+of\s+birth", r"birth\s*date", r"born(?:\s+on)?"]
+_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_BIRTH_DATE = (
+    r"\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{2}-\d{2}"
+    rf"|{_MONTHS}\s+\d{{1,2}},?\s+(?:19|20)\d{{2}}|\d{{1,2}}\s+{_MONTHS}\s+(?:19|20)\d{{2}}"
+)
+"""A full date of birth (a year alone is no identifier: "DOB: 1975" stays)."""
+_NAME_LABELS = (
+    r"(?:account\s+holder|cardholder|card\s+holder|customer|client|beneficiary|payee|payer|"
+    r"applicant|borrower|co-signer|guarantor|name|account\s+name)"
+)
+NAME_PATTERNS = [
+    (rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr)\.?\s+(?P<id>(?:[A-Z]\.\s?)?{PERSON_WORD}(?:\s+{PERSON_WORD})?)", 0.85),
+    (rf"\b(?i:{_NAME_LABELS})\b:?\s+(?P<id>{PERSON_WORD}\s+(?:[A-Z]\.\s)?{PERSON_WORD})\b", 0.6),
+]
+"""A name after a title, or two name words after a label of a person ("account holder
+Jane Roe"); a label before a company name is left to the company check."""
 
 
 def _recognizers() -> list[Any]:
-    from domaintune.safety.recognizers import email_recognizer, pattern_recognizer
+    from domaintune.kit import email_recognizer, pattern_recognizer
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         IbanRecognizer,
         PhoneRecognizer,
+        SpacyRecognizer,
     )
 
     account_labels = [
@@ -171,23 +219,30 @@ def _recognizers() -> list[Any]:
         ], context=["ein", "tin", "itin", "tax", "employer"], is_valid=_valid_tax_id),
         email_recognizer(),
         PhoneRecognizer(supported_regions=("US",), context=["phone", "tel", "call", "cell", "mobile", "fax", "contact"]),
+        SpacyRecognizer(supported_entities=["PERSON"], ner_strength=0.7),
+        pattern_recognizer("NAME", NAME_PATTERNS, case_sensitive=True),
+        pattern_recognizer("CVV", [(labelled(CVV_LABELS, r"\d{3,4}"), 0.9)]),
+        pattern_recognizer("DRIVER_LICENSE", [(labelled(LICENCE_LABELS, _LICENCE_ID), 0.9)]),
+        pattern_recognizer("DATE", [(labelled(BIRTH_LABELS, _BIRTH_DATE), 0.9)]),
+        pattern_recognizer("ADDRESS", [(STREET_ADDRESS, 0.85)], case_sensitive=True),
+        pattern_recognizer("ZIP", [(rf"\b(?:{US_STATES}),?\s{{1,2}}(?P<id>\d{{5}}(?:-\d{{4}})?)\b", 0.9)], case_sensitive=True),
+        pattern_recognizer("ZIP", [(labelled([r"(?:billing\s+)?zip(?:\s?code)?", r"postal\s+code"], r"\d{5}(?:-\d{4})?"), 0.9)]),
     ]
 
 
-KINDS = {"CREDIT_CARD": "CARD_NUMBER", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHONE"}
+KINDS = {"CREDIT_CARD": "CARD_NUMBER", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHONE", "PERSON": "NAME"}
 
 
 @functools.cache
 def pii_masker() -> Any:
-    """The financial PII masker, built once per process (no spaCy model: about 0.5 s)."""
-    from domaintune.safety.engine import PiiMasker
+    """The financial PII masker, built once per process (spaCy load: about a second)."""
+    from domaintune.kit import PiiMasker
 
     return PiiMasker(
         _recognizers(),
         kinds=KINDS,
-        spacy_model=None,
         # A bare nine-digit number counts as a routing number only near "routing" or "ABA".
-        thresholds={"ROUTING_NUMBER": 0.35, "PHONE": 0.3},
+        thresholds={"ROUTING_NUMBER": 0.35, "PHONE": 0.3, "NAME": 0.5},
         default_threshold=0.3,
         refine=_refine,
     )
@@ -199,7 +254,8 @@ def pii_filter() -> SafetyFilter:
     return SafetyFilter(
         "financial-pii", MaskingApply(pii_masker),
         evaluate=lambda: masker_figures(
-            pii_masker().find, TESTSET, "synthetic financial snippets", checksummed_recall=CHECKSUMMED_KINDS
+            pii_masker().find, TESTSET, "synthetic financial snippets",
+            checksummed_recall=CHECKSUMMED_KINDS, structured_recall=STRUCTURED_KINDS,
         ),
     )
 
@@ -253,5 +309,6 @@ def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     report = evaluate_masking(pii_masker().find, read_testset(testset or TESTSET))
     report["heldout"] = evaluate_masking(pii_masker().find, read_testset(HELDOUT))
     report["checksummed_recall"] = recall_over(report, CHECKSUMMED_KINDS)
+    report["structured_recall"] = recall_over(report, STRUCTURED_KINDS)
     report["advice_flags"] = evaluate_flags(flag_advice, read_testset(OUTPUT_TESTSET))
     return report

@@ -53,6 +53,8 @@ def test_recall_on_checksummed_identifiers_and_public_false_positives(report: di
     for kind in safety.CHECKSUMMED_KINDS:
         assert report["types"][kind]["recall"] >= 0.98, (kind, report["types"][kind])
     assert report["checksummed_recall"] >= 0.98
+    assert report["structured_recall"] >= 0.98 and report["heldout"]["recall"] >= 0.95
+    assert set(safety.PII_KINDS) == {kind for kind, row in report["types"].items() if row["support"]}
     assert report["public_identifiers"] >= 200
     assert report["public_fp_rate"] <= 0.01
     assert set(safety.PUBLIC_KINDS) == set(report["public"])
@@ -77,3 +79,32 @@ def test_hooks_return_the_filters() -> None:
     domain = get_domain("finance")
     assert [f.name for f in collect("make_data_filters", domain=domain)] == ["financial-pii"]
     assert [f.name for f in collect("make_output_filters", domain=domain)] == ["financial-pii", "advice"]
+
+
+def test_customer_record_identifiers_are_masked(pii) -> None:  # noqa: ANN001
+    # Issue 15: customer records carry all of these, and the filter masked none of them.
+    texts = [
+        "Card on file 4539 1488 0343\n6467, please update.",
+        "Card 4111 1111 1111 1111 exp 11/27, CVV 813; security code: 4471.",
+        "Account holder Tobias Wendt called; Ms. Kowalczyk asked about her bill.",
+        "Mailing address: 3307 Birchwood Court, Ann Arbor, MI 48104.",
+        "Customer DOB 02/29/1988; date of birth: July 9, 1979.",
+        "Driver's license S530-4417-2290 matched; DL# D1234567 on file.",
+    ]
+    assert pii.apply(texts).texts == [
+        "Card on file [CARD_NUMBER], please update.",
+        "Card [CARD_NUMBER] exp 11/27, CVV [CVV]; security code: [CVV].",
+        "Account holder [NAME] called; Ms. [NAME] asked about her bill.",
+        "Mailing address: [ADDRESS], MI [ZIP].",
+        "Customer DOB [DATE]; date of birth: [DATE].",
+        "Driver's license [DRIVER_LICENSE] matched; DL# [DRIVER_LICENSE] on file.",
+    ]
+
+
+def test_companies_years_and_transaction_dates_stay(pii) -> None:  # noqa: ANN001
+    texts = [
+        "Johnson & Johnson and Goldman Sachs Group, Inc. reported results; Procter & Gamble Co. did too.",
+        "SSN: on file  DOB: 1975  Employer: Berkshire Hathaway Inc.",
+        "The card was used on 2024-03-14 for $49.99; the CVV is on the back.",
+    ]
+    assert pii.apply(texts).texts == texts

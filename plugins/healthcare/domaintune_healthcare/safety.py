@@ -19,18 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import SafetyFilter
-from domaintune.safety.figures import (
+from domaintune.kit import (
+    PERSON_WORD,
+    STREET_ADDRESS,
+    US_STATES,
+    MaskingApply,
+    Span,
     evaluate_flags,
     evaluate_masking,
     flag_figures,
+    flagging_filter,
+    labelled,
     masker_figures,
+    merge_names,
+    name_shape_spans,
     read_testset,
     recall_over,
 )
-from domaintune.safety.masking import MaskingApply, flagging_filter
-from domaintune.safety.names import PERSON_WORD, merge_names, name_shape_spans
-from domaintune.safety.recognizers import STREET_ADDRESS, US_STATES, labelled
-from domaintune.safety.spans import Span
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
@@ -68,6 +73,8 @@ DATE_PATTERNS = [
     (rf"\b{_MON}/{_YEAR}\b", 0.8),
     (rf"\b(?:Christmas(?: Eve| Day)?|New Year's(?: Eve| Day)?|Thanksgiving(?: Day)?|Easter(?: Sunday)?|Independence Day|Halloween|Valentine's Day|Memorial Day|Labor Day)(?:,?\s+{_YEAR})?\b", 0.7),
     (rf"\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+(?:the\s+)?{_DAY}(?:st|nd|rd|th)\b", 0.7),
+    # A compact date (20210320), as lab systems and exports write them: a valid year, month and day.
+    (rf"(?<![\d.-]){_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\d-])", 0.5),
     # A bare month/day only after a word that makes it a date, not a score ("pain 7/10").
     (rf"(?:\b(?:on|since|from|until|till|dated|DOB|DOS|admitted|discharged|seen|born|visit)\b:?\s+)(?P<id>{_MON}/{_DAY})\b(?!/)", 0.8),
 ]
@@ -85,7 +92,8 @@ _ID = r"(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,24}[A-Z0-9]"
 MRN_LABELS = [
     r"MRN", r"MR\s?#", r"MR\s?No\.?", r"medical\s+record(?:\s+(?:number|no\.?|num|#))?",
     r"med(?:ical)?\s+rec\.?(?:\s+(?:no\.?|#))?", r"chart\s+(?:number|no\.?|#)", r"chart",
-    r"patient\s+(?:ID|identifier|number|no\.?)", r"hospital\s+(?:number|no\.?|ID)", r"unit\s+number",
+    r"patient\s+(?:ID|identifier|number|no\.?)", r"pt\.?\s+(?:ID|identifier|number|no\.?)",
+    r"hospital\s+(?:number|no\.?|ID)", r"unit\s+number",
     r"record\s+(?:number|no\.?|#)",
 ]
 HEALTH_PLAN_LABELS = [
@@ -116,7 +124,25 @@ VEHICLE_LABELS = [
 _UDI = r"(?:\(\d{2}\)[A-Z0-9]+){2,}|(?=[A-Z0-9./-]*\d)[A-Z0-9][A-Z0-9./-]{3,40}[A-Z0-9]"
 _PLATE = r"(?-i:[A-Z0-9]{1,4}[ -]\d{2,5}|(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,8})"
 
+_CITY = r"(?:[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)"
+_STATE_CODES = "|".join(code for code in US_STATES.split("|") if len(code) == 2 and code != "ID")
+"""State codes a city may stand before; not Idaho's, which reads as the label "ID"."""
+CITY_PATTERNS = [
+    # Safe Harbor: every place smaller than a state is an identifier. A city is told by what
+    # surrounds it: a verb of living or moving, or the state code after it.
+    (rf"\b(?i:lives|living|lived|resides|residing|reside|moved|relocated|transferred|grew up|born|home|visiting)"
+     rf"(?:\s+(?:alone|here|now|nearby|back))?\s+(?:in|from|to|near|at|outside(?: of)?)\s+(?P<id>{_CITY})\b", 0.6),
+    (rf"\bfrom\s+{_CITY}\s+to\s+(?P<id>{_CITY})\b", 0.6),
+    (rf"\b(?P<id>{_CITY}),\s(?:{_STATE_CODES})\b(?![\w#:-])", 0.5),
+]
 _TITLE = r"(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Nurse|RN|NP|PA)"
+_CAPS_NAME = r"[A-Z](?:['’][A-Z])?[A-Z]+(?:-[A-Z]{2,})?"
+"""A name word in capitals: KEVIN, O'BRIEN, AL-SAYED."""
+_CAPS_NOT_NAMES = (
+    r"(?:RN|NP|PA|MD|DO|BSN|MSN|APRN|CNA|LPN|ICU|ER|ED|OR|PACU|PRN|BID|TID|QID|QD|PO|IV|IM|SC|HR|BP|CT|MRI|EKG|ECG|"
+    r"ID|NPI|DEA|MRN|DOB|SSN|ON|CALL|STAT|AM|PM|NOT|AND|THE|IS|WAS|TO)"
+)
+"""Capitalised words after a title that are not a name (credentials, units, abbreviations)."""
 _NAME = PERSON_WORD
 _RELATION = (
     r"(?:wife|husband|son|daughter|grandson|granddaughter|grandmother|grandfather|brother|sister|"
@@ -127,6 +153,10 @@ NAME_PATTERNS = [
     (rf"\b{_TITLE}\.?\s+(?P<id>(?:[A-Z]\.\s?)?{_NAME}(?:\s+{_NAME})?)", 0.85),
     (rf"\b(?:patient|pt|name|patient name|guarantor|contact|signed|seen by|attending|PCP)\s*:\s*(?P<id>{_NAME},?\s+{_NAME}(?:\s+[A-Z]\.)?)", 0.85),
     (r"\b(?:patient|pt|name|patient name)\s*:\s*(?P<id>[A-Z]{2,}(?:,\s*|\s+)[A-Z]{2,})\b", 0.85),
+    # A title in any case before a name in capitals ("nurse KEVIN O'BRIEN", "per dr PARK") or
+    # a lower-case title before a capitalised one ("nurse Kevin O'Brien").
+    (rf"\b(?i:{_TITLE}|nurse|doctor)\b\.?\s+(?P<id>(?:[A-Z]\.\s?)?(?!{_CAPS_NOT_NAMES}\b){_CAPS_NAME}(?:\s+(?!{_CAPS_NOT_NAMES}\b){_CAPS_NAME}){{0,2}})\b", 0.85),
+    (rf"\b(?:nurse|doctor|dr)\.?\s+(?P<id>(?:[A-Z]\.\s?)?{_NAME}(?:\s+{_NAME})?)", 0.85),
 ]
 # spaCy tags eponyms, scales and tests as people; these words alone are never a patient's name.
 EPONYMS = frozenset("""
@@ -143,6 +173,12 @@ barrett bowen paget kaposi merkel hurthle ewing wilms kupffer langerhans purkinj
 hirschsprung meckel zenker colles smith barton galeazzi monteggia jones salter harris
 """.split())
 _EPONYM_FOLLOWER = re.compile(r"^(?:'s|’s|s')?\s*(?:disease|syndrome|sign|test|score|scale|criteria|index|classification|procedure|operation|fracture|tumou?r|lymphoma|sarcoma|method|analysis|correction|estimator|curve|plot|technique|maneuver|manoeuvre|position|stage|grade)\b|^-[A-Z]", re.IGNORECASE)
+_NOT_A_CITY = re.compile(
+    rf"^(?:{US_STATES}|America|United States|Canada|Mexico|Europe|Asia|Africa|"
+    r"[A-Z][a-z]+\s(?:Hospital|Clinic|Center|Centre|Medical|Health|Home|House|Care|Hospice|University))$"
+    r"|^(?:Hospital|Clinic|Hospice|Rehab|Emergency|Radiology|Cardiology|Surgery|Oncology|Pharmacy|Home|Room|Bed|Unit|Floor|Ward|Apt|Suite)\b"
+)
+"""What a city pattern may take that is no identifier: a state, a country, an institution."""
 _FAX_BEFORE = re.compile(r"\bfax(?:\s*(?:number|no\.?|#))?\s*[:#]?\s*$", re.IGNORECASE)
 
 
@@ -163,6 +199,8 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
                 continue
             if span.kind == "PERSON" and len(value.split()) == 1:
                 continue  # one word alone (a drug, a scale, "Email"): titles and labels catch surnames
+        if span.kind == "ADDRESS" and _NOT_A_CITY.match(value):
+            continue
         if span.kind == "PHONE_NUMBER" and _FAX_BEFORE.search(text[max(0, span.start - 20):span.start]):
             span = Span(span.start, span.end, "FAX", span.score)
         kept.append(span)
@@ -170,7 +208,7 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
 
 
 def _recognizers() -> list[Any]:
-    from domaintune.safety.recognizers import (
+    from domaintune.kit import (
         OBFUSCATED_EMAIL,
         email_recognizer,
         pattern_recognizer,
@@ -212,6 +250,7 @@ def _recognizers() -> list[Any]:
         ], case_sensitive=True),
         pattern_recognizer("ZIP", [(labelled([r"zip(?:\s?code)?", r"postal\s+code", r"zipcode"], r"\d{5}(?:-\d{4})?"), 0.9)]),
         pattern_recognizer("ADDRESS", [(STREET_ADDRESS, 0.85)], case_sensitive=True),
+        pattern_recognizer("ADDRESS", CITY_PATTERNS, case_sensitive=True),
         pattern_recognizer("MRN", [(labelled(MRN_LABELS, _ID), 0.9)]),
         pattern_recognizer("HEALTH_PLAN", [(labelled(HEALTH_PLAN_LABELS, _ID), 0.9)]),
         pattern_recognizer("ACCOUNT", [(labelled(ACCOUNT_LABELS, _ID), 0.9)]),
@@ -230,7 +269,7 @@ KINDS = {"PERSON": "NAME", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "U
 @functools.cache
 def phi_masker() -> Any:
     """The PHI masker, built once per process (spaCy load: about a second)."""
-    from domaintune.safety.engine import PiiMasker
+    from domaintune.kit import PiiMasker
 
     return PiiMasker(
         _recognizers(),

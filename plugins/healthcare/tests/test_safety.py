@@ -102,3 +102,46 @@ def test_plugin_import_loads_no_presidio_or_spacy() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_identifiers_split_across_a_line_break_are_masked(phi) -> None:  # noqa: ANN001
+    # Issue 15: a narrow form or a fax breaks values after a hyphen or at the @ (0 of 4 masked).
+    texts = [
+        "Facesheet: SSN 412-67-\n3390 verified.",
+        "Wristband: MRN KT-\n550218, bed 4.",
+        "Reply to marguerite.oyelaran@\nexample.net today.",
+        "Or write to k.tan\n@example.org instead.",
+    ]
+    assert phi.apply(texts).texts == [
+        "Facesheet: SSN [SSN] verified.",
+        "Wristband: MRN [MRN], bed 4.",
+        "Reply to [EMAIL] today.",
+        "Or write to [EMAIL] instead.",
+    ]
+
+
+def test_compact_dates_prefixed_ids_capital_names_and_cities_are_masked(phi) -> None:  # noqa: ANN001
+    # Issue 15's other misses: 20210320, "Pt ID#PX-778812", "nurse KEVIN O'BRIEN", a city.
+    texts = [
+        "Specimen collected 20210320; culture pending.",
+        "Pt ID#PX-778812 registered at triage.",
+        "Meds given by nurse KEVIN O'BRIEN at 09:00; per dr PARK, hold heparin.",
+        "Patient lives alone in Worcester and moved from Fresno to Dayton in 2019.",
+        "Transferred from Bakersfield, CA for a higher level of care.",
+    ]
+    assert phi.apply(texts).texts == [
+        "Specimen collected [DATE]; culture pending.",
+        "Pt ID#[MRN] registered at triage.",
+        "Meds given by nurse [NAME] at 09:00; per dr [NAME], hold heparin.",
+        "Patient lives alone in [ADDRESS] and moved from [ADDRESS] to [ADDRESS] in 2019.",
+        "Transferred from [ADDRESS], CA for a higher level of care.",
+    ]
+
+
+def test_states_institutions_credentials_and_years_stay(phi) -> None:  # noqa: ANN001
+    texts = [
+        "She moved to Florida in 2019; enrolled in NCT03548935; ICD-10 E11.9 since 2015.",
+        "Transferred from Memorial Hospital to the ICU; seen by nurse RN on call.",
+        "Ins: Aetna, ID is on the card. The study ran in the United States from 2015 to 2019.",
+    ]
+    assert phi.apply(texts).texts == texts

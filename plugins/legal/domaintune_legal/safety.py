@@ -24,11 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from domaintune import FilterOutcome, SafetyFilter
-from domaintune.safety.figures import evaluate_masking, masker_figures, read_testset
-from domaintune.safety.masking import MaskingApply, phrase_blocking_filter
-from domaintune.safety.names import PERSON_WORD, merge_names, name_shape_spans
-from domaintune.safety.recognizers import STREET_ADDRESS, US_STATES
-from domaintune.safety.spans import Span
+from domaintune.kit import (
+    PERSON_WORD,
+    STREET_ADDRESS,
+    US_STATES,
+    MaskingApply,
+    Span,
+    evaluate_masking,
+    masker_figures,
+    merge_names,
+    name_shape_spans,
+    phrase_blocking_filter,
+    read_testset,
+)
 
 TESTSET = Path(__file__).parent / "safety_testset.jsonl"
 HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
@@ -144,7 +152,7 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
 
 
 def _recognizers() -> list[Any]:
-    from domaintune.safety.recognizers import email_recognizer, pattern_recognizer
+    from domaintune.kit import email_recognizer, pattern_recognizer
     from presidio_analyzer.predefined_recognizers import (
         PhoneRecognizer,
         SpacyRecognizer,
@@ -171,7 +179,7 @@ def _recognizers() -> list[Any]:
 @functools.cache
 def pii_masker() -> Any:
     """The legal personal-data masker, built once per process (spaCy and eyecite load)."""
-    from domaintune.safety.engine import PiiMasker
+    from domaintune.kit import PiiMasker
 
     return PiiMasker(
         _recognizers(),
