@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from domaintune.kit import (
     DataError,
+    a_json_type,
     decode_utf8,
     jsonl_objects,
     raise_problems,
     require_file,
     string_dataset,
+    text_problem,
     xlsx_records,
 )
 
@@ -262,7 +264,6 @@ TATQA_SCALES = ("", "thousand", "million", "billion", "percent")
 TATQA_ITEM_KEYS = ("table", "paragraphs", "questions")
 TATQA_RELEASE = "TAT-QA's dataset_raw/tatqa_dataset_{train,dev,test_gold}.json"
 SNIFF_BYTES = 1 << 16
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _RELEASE_HEAD = re.compile(rb'^\s*\[\s*\{\s*"(?:table|paragraphs|questions)"\s*:')
 
 
@@ -284,31 +285,17 @@ def tatqa_completion(answer: str | float | list[str | float], scale: str) -> str
 
 
 def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
+    """The core's "a number", "an array"...; a number shows its value, to find it in the file."""
+    return f"a number ({value!r})" if _is_number(value) else a_json_type(value)
 
 
 def _string_problem(value: Any, allow_empty: bool = True) -> str | None:
-    """What is wrong with ``value`` as a text field, or None."""
+    """What is wrong with ``value`` as a text field, or None: the core's row check
+    (emptiness, unpaired surrogate escapes), with a TAT-QA cell's number named as a number."""
     if not isinstance(value, str):
         fix = '; write it in quotes (e.g. "42")' if _is_number(value) else ""
         return f"is {_json_kind(value)}, expected a string{fix}"
-    if not allow_empty and not value.strip():
-        return "is empty"
-    match = _SURROGATE.search(value)
-    if match:
-        return (
-            f"holds an unpaired surrogate escape (\\u{ord(match.group()):04x}) at character "
-            f"{match.start() + 1}, which is not text; fix or remove that escape"
-        )
-    return None
+    return text_problem(value, allow_empty=allow_empty)
 
 
 def _is_number(value: Any) -> bool:
