@@ -19,6 +19,7 @@ from domaintune import Domain, FilterOutcome, SafetyFilter, hookimpl
 
 DOMAIN = "deploytest"
 SYSTEM_PROMPT = "You answer briefly."
+PLUGIN_NAME = "deploytest-plugin"
 FORBIDDEN = "FORBIDDEN"
 """A prompt holding this word gets its answer blocked by the output filter."""
 
@@ -58,11 +59,11 @@ class DeployTestPlugin:
 
 
 def register() -> None:
+    """For the subprocess: the test plugin stays registered until it exits."""
     from domaintune import plugins
 
     plugins.load_plugins()
-    if not plugins.pm.has_plugin("deploytest-plugin"):
-        plugins.pm.register(DeployTestPlugin(), name="deploytest-plugin")
+    plugins.pm.register(DeployTestPlugin(), name=PLUGIN_NAME)
 
 
 def build_run(run_dir: Path) -> Path:
@@ -74,11 +75,11 @@ def build_run(run_dir: Path) -> Path:
 
     from domaintune.config import build_config
     from domaintune.model import load_model, load_tokenizer
-    from domaintune.testing import build_tiny_model
+    from domaintune.testing import build_tiny_model, plugin_registered
 
-    register()
     model_dir = build_tiny_model(run_dir.parent / f"{run_dir.name}-base-model")
-    config = build_config({"domain": DOMAIN, "model": model_dir, "output_dir": str(run_dir), "max_length": 128})
+    with plugin_registered(DeployTestPlugin(), name=PLUGIN_NAME):
+        config = build_config({"domain": DOMAIN, "model": model_dir, "output_dir": str(run_dir), "max_length": 128})
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
     lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)

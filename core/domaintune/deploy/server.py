@@ -80,7 +80,13 @@ def serve(settings: ServeSettings, on_ready: Callable[[str], None] = lambda url:
     run_model = load_run_model(settings.run_dir, base=settings.base)
     engine = Engine(run_model.model, run_model.tokenizer, settings.max_batch, settings.max_queue).start()
     options = ServeOptions(settings.api_key, settings.filter_input, settings.log_requests)
-    logging.getLogger("domaintune.serve").setLevel(logging.INFO if settings.log_requests else logging.WARNING)
+    log = logging.getLogger("domaintune.serve")
+    if not log.handlers:
+        handler = logging.StreamHandler()  # stderr, beside uvicorn's own lines
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+    # Request text may hold personal data: it is logged (at INFO) only with --log-requests.
+    log.setLevel(logging.INFO if settings.log_requests else logging.WARNING)
     config = uvicorn.Config(
         create_app(run_model, engine, options), host=settings.host, port=settings.port,
         timeout_graceful_shutdown=int(settings.grace_seconds), log_level="warning", access_log=False,
