@@ -26,6 +26,7 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_type(value: Any) -> str:
+    """"number", "string", "null": the JSON name of a parsed value's type."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -48,7 +49,8 @@ def a_json_type(value: Any) -> str:
 
 
 def text_problem(value: Any, allow_empty: bool = False) -> str | None:
-    """What is wrong with ``value`` as a text field, or None."""
+    """What is wrong with ``value`` as a text field ("is empty", "is a int (42), expected a
+    string; ..."), or None."""
     if not isinstance(value, str):
         shown = f" ({value!r})" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
         fix = '; write it in quotes (e.g. "42")' if shown else ""
