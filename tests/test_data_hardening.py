@@ -129,9 +129,25 @@ def test_clear_data_cache_removes_the_folder_of_a_killed_process(
     (stale / "rows.arrow").write_bytes(SSN.encode())
     alive = tmp_path / f"domaintune-data-{os.getpid()}-def456"
     alive.mkdir()
-    cleared = clear_data_cache()
-    assert (cleared.files, cleared.bytes) == (1, len(SSN))
-    assert not stale.exists() and alive.exists()
+    # Named after a process that is gone, but its lock is held: another PID namespace's.
+    locked = tmp_path / f"domaintune-data-{gone.pid}-ghi789"
+    locked.mkdir()
+    (locked / "rows.arrow").write_bytes(SSN.encode())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)", str(locked / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        cleared = clear_data_cache()
+        assert (cleared.files, cleared.bytes) == (1, len(SSN))
+        assert not stale.exists() and alive.exists() and locked.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert clear_data_cache().files == 2  # the lock file and the rows, once nobody holds it
+    assert not locked.exists()
 
 
 def test_a_source_read_twice_in_one_process_is_parsed_once(private_cache: Path) -> None:

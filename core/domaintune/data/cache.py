@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -29,8 +30,12 @@ KEEP_ENV = "DOMAINTUNE_KEEP_DATA_CACHE"
 LOADER_VERSION = "2"
 """Part of the cache key: bump it when the normalized rows of a file would change."""
 SESSION_PREFIX = "domaintune-data-"
+LOCK_NAME = ".lock"
+"""Held (flock) by the session's process while it lives: a folder whose lock can be taken
+belongs to a process that is gone, even one in another PID namespace."""
 
 _session: Path | None = None
+_session_lock: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def kept_cache_dir() -> Path:
 
 def data_cache_dir() -> Path:
     """The folder this process caches loaded sources in, created private on first use."""
-    global _session
+    global _session, _session_lock
     if keeps_data_cache():
         folder = kept_cache_dir()
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -63,6 +68,8 @@ def data_cache_dir() -> Path:
     if _session is None or not _session.is_dir():
         _remove_stale_sessions()
         _session = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{os.getpid()}-"))  # mode 0700
+        _session_lock = os.open(_session / LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(_session_lock, fcntl.LOCK_EX)
         atexit.register(shutil.rmtree, _session, ignore_errors=True)
     return _session
 
@@ -99,14 +106,32 @@ def _stale_sessions() -> list[Path]:
     """This user's session folders whose process is gone (killed before its exit handler ran)."""
     stale = []
     for folder in Path(tempfile.gettempdir()).glob(f"{SESSION_PREFIX}*-*"):
-        pid_text = folder.name.removeprefix(SESSION_PREFIX).split("-", 1)[0]
         try:
             owned = folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid()
         except OSError:
             continue
-        if owned and pid_text.isdigit() and not _alive(int(pid_text)):
+        if owned and folder != _session and not _in_use(folder):
             stale.append(folder)
     return stale
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether the process that made ``folder`` still holds its lock (or, in the moment before
+    it takes the lock, is alive)."""
+    try:
+        descriptor = os.open(folder / LOCK_NAME, os.O_WRONLY)
+    except FileNotFoundError:
+        pid_text = folder.name.removeprefix(SESSION_PREFIX).split("-", 1)[0]
+        return pid_text.isdigit() and _alive(int(pid_text))
+    except OSError:
+        return True
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 def _remove_stale_sessions() -> None:
