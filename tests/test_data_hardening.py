@@ -213,6 +213,15 @@ def test_a_nul_byte_in_csv_and_json_arrays_names_its_line(tmp_path: Path) -> Non
         read_data(array)
 
 
+def test_a_nul_byte_in_a_packs_release_file_names_its_line(tmp_path: Path) -> None:
+    from domaintune.data.source_files import read_utf8
+
+    path = tmp_path / "release.json"
+    path.write_bytes(b'{\n  "rows": [\n    "a\x00b"\n  ]\n}\n')
+    with pytest.raises(DataError, match=rf"{path}:3: byte 7 of the line \(offset 20 in the file\) is a NUL byte"):
+        read_utf8(path)
+
+
 def test_a_binary_file_and_utf16_without_a_mark_are_still_named_so(tmp_path: Path) -> None:
     binary = tmp_path / "weights.jsonl"
     binary.write_bytes(bytes(range(256)) * 8)

@@ -159,8 +159,27 @@ def require_file(path: Path) -> None:
         raise DataError(f"Data file {path} does not exist; pass an existing file with --data.")
 
 
+def nul_byte(line: bytes, offset: int, before: int = 0) -> str | None:
+    """What to say about the first NUL byte of ``line`` (whose bytes start at ``offset`` in
+    the file; ``before``: bytes of the same line that came earlier), or None when it has none.
+    One stray NUL does not make a text file binary: it is named, and the rest is read."""
+    index = line.find(b"\x00")
+    if index < 0:
+        return None
+    return (
+        f"byte {before + index + 1} of the line (offset {offset + index} in the file) is a NUL "
+        "byte (\\x00), which is not text; remove it (e.g. `tr -d '\\000' < IN > OUT`) or "
+        "fix whatever wrote it"
+    )
+
+
 def decode_utf8(path: Path, raw: bytes) -> str:
     """The bytes of ``path`` as text (a byte-order mark dropped), or an error naming the line."""
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line_start = raw.rfind(b"\n", 0, nul) + 1
+        line = raw.count(b"\n", 0, nul) + 1
+        raise DataError(f"{path}:{line}: {nul_byte(raw[line_start:], line_start)}.")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from domaintune.data.source_files import UTF8_FIX, sniff, wrong_format
+from domaintune.data.source_files import UTF8_FIX, nul_byte, sniff, wrong_format
 from domaintune.data.stream import Problem, Reader, Row
 from domaintune.errors import DataError
 
@@ -45,20 +45,6 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, int, int]]:
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark, as Windows writes
                 raw, start = raw[3:], start + 3
             yield number, raw, len(raw), start
-
-
-def nul_byte(line: bytes, offset: int, before: int = 0) -> str | None:
-    """What to say about the first NUL byte of ``line`` (whose bytes start at ``offset`` in
-    the file; ``before``: bytes of the same line that came earlier), or None when it has none.
-    One stray NUL does not make a text file binary: it is named, and the rest is read."""
-    index = line.find(b"\x00")
-    if index < 0:
-        return None
-    return (
-        f"byte {before + index + 1} of the line (offset {offset + index} in the file) is a NUL "
-        "byte (\\x00), which is not text; remove it (e.g. `tr -d '\\000' < IN > OUT`) or "
-        "fix whatever wrote it"
-    )
 
 
 def _too_long(size: int) -> str:
