@@ -76,12 +76,15 @@ def check_checkpoint_files(checkpoint: Path) -> None:
     """Refuse a checkpoint whose optimizer, scheduler or random-state files safe loading would
     refuse (pickled code, or not a torch file), naming the file, before Trainer meets it.
 
-    Loaded memory-mapped, so that even a full fine-tune's optimizer state costs no reading."""
+    Loaded as Trainer loads them (weights only, with its numpy allowlist for the random
+    state), memory-mapped so that even a full fine-tune's optimizer state costs no reading."""
     import torch
+    from transformers.trainer_pt_utils import safe_globals
 
     for path in sorted([*checkpoint.glob("*.pt"), *checkpoint.glob("*.pth")]):
         try:
-            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            with safe_globals():
+                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as error:  # whatever the reason, this file cannot be resumed from
             reason = str(error).strip().splitlines()[0]
             raise CheckpointError(
