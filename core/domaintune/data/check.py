@@ -314,7 +314,7 @@ def _tokenizer(model: str | None, report: CheckReport) -> PreTrainedTokenizerBas
         from transformers import AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
         except Exception as exc:  # a damaged or unexpected GGUF file: the check goes on
             report.warnings.append(f"no token lengths: the default model's tokenizer did not load ({exc})")
             return None

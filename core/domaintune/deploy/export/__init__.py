@@ -84,10 +84,13 @@ def _reload(to: str, folder: Path, gguf_name: str) -> tuple[PreTrainedModel, Pre
 
     try:
         if to == "merged":
-            return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+            return (
+                AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False),
+                AutoTokenizer.from_pretrained(folder, trust_remote_code=False),
+            )
         return (
-            AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name),
-            AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name),
+            AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, trust_remote_code=False),
+            AutoTokenizer.from_pretrained(folder, gguf_file=gguf_name, trust_remote_code=False),
         )
     except Exception as exc:  # any reader failure means the export is unusable
         raise ExportError(f"The {to} export in {folder} does not load back: {type(exc).__name__}: {exc}") from exc
