@@ -210,3 +210,39 @@ def test_a_cancelled_job_leaves_the_batch_at_the_next_token(tiny_model: str) -> 
         assert engine.cancelled == 1
     finally:
         engine.stop()
+
+
+def test_requests_arriving_mid_batch_join_it_and_answer_as_alone(tiny_model: str) -> None:
+    from domaintune.deploy.engine import Engine, Job, Sampling
+    from domaintune.model import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model)
+    engine = Engine(load_model(tiny_model), tokenizer, max_batch=8).start()
+
+    def answer(text: str) -> str:
+        updates: queue.Queue[Any] = queue.Queue()
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        engine.submit(Job(ids, Sampling(max_tokens=30), updates.put))
+        while not (update := updates.get(timeout=60)).finish_reason:
+            pass
+        return update.text
+
+    try:
+        texts = [f"The dog {n}" + " and the cat" * n for n in range(8)]
+        alone = [answer(text) for text in texts]
+        engine.batch_sizes.clear()
+        together: list[str | None] = [None] * 8
+
+        def late(n: int) -> None:
+            time.sleep(0.005 * n)  # each arrives while the earlier ones decode
+            together[n] = answer(texts[n])
+
+        threads = [threading.Thread(target=late, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert together == alone
+        assert max(engine.batch_sizes) > 1
+    finally:
+        engine.stop()

@@ -1,6 +1,7 @@
-"""Batched generation for chat and serve: one worker thread takes the requests that are
-queued, left-pads them into one batch and decodes them together with the KV cache, sending
-each request its text after every token. Streaming and plain answers take this one path.
+"""Batched generation for chat and serve: one worker thread decodes every request in flight
+together, one token per forward pass with the KV cache, and between two passes prefills the
+requests that arrived (left-padded) and adds them to the batch; each request gets its text
+after every token. Streaming and plain answers take this one path.
 
 Written here rather than with `model.generate`: each row of a batch has its own sampling
 settings, stop strings, seed and logprobs, streams as it goes, and leaves the batch when it is
@@ -13,7 +14,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from domaintune.errors import DomaintuneError
 
@@ -85,7 +86,7 @@ class Engine:
         eos = model.generation_config.eos_token_id
         self.eos_ids = {tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         self.batch_sizes: Counter[int] = Counter()
-        """How many batches of each size were decoded (GET /health shows it)."""
+        """Forward passes by how many rows they ran (GET /health shows it)."""
         self.cancelled = 0
         """Requests dropped from a batch because their client went away."""
 
@@ -115,54 +116,114 @@ class Engine:
             self._wake.notify()
 
     def _work(self) -> None:
+        """Decode steps over the rows in flight; between two steps, the requests that arrived
+        are prefilled and join the batch (continuous batching), so a request never waits for
+        a whole batch to finish."""
+        batch: _Batch | None = None
         while True:
             with self._wake:
-                while not self._queue and not self._stopping:
+                while not self._queue and batch is None and not self._stopping:
                     self._wake.wait()
-                if self._stopping and not self._queue:
+                if self._stopping and not self._queue and batch is None:
                     return
-                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-            batch = [job for job in batch if not job.cancelled.is_set()]
-            if not batch:
-                continue
-            self.batch_sizes[len(batch)] += 1
+                room = self.max_batch - (len(batch.rows) if batch else 0)
+                arrived = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+            arrived = [job for job in arrived if not job.cancelled.is_set()]
             try:
-                self._decode(batch)
-            except Exception as exc:  # every request of the batch gets an answer, never a hang
-                for job in batch:
-                    job.sink(Update("", 0, "error", error=f"{type(exc).__name__}: {exc}"))
+                if arrived:
+                    joining = self._prefill(arrived)
+                    batch = joining if batch is None else batch.join(joining)
+                if batch is not None:
+                    batch = self._step(batch)
+            except Exception as exc:  # every request in flight gets an answer, never a hang
+                failed = (batch.rows if batch else []) + [_Row(self, job, self.model.device) for job in arrived]
+                for row in {id(row.job): row for row in failed}.values():
+                    row.job.sink(Update(row.sent, len(row.ids), "error", error=f"{type(exc).__name__}: {exc}"))
+                batch = None
 
-    def _decode(self, jobs: list[Job]) -> None:
-        import torch
-
+    def _prefill(self, jobs: list[Job]) -> _Batch | None:
+        """Run the new prompts (left-padded together) and choose their first tokens."""
         from domaintune.evaluation.scoring import left_padded
 
-        model = self.model
-        rows = [_Row(self, job, model.device) for job in jobs]
-        inputs = left_padded([job.prompt_ids for job in jobs], self.tokenizer.pad_token_id, model.device)
-        mask, positions = inputs["attention_mask"], inputs["position_ids"]
-        cache = None
-        step_ids = inputs["input_ids"]
+        rows = [_Row(self, job, self.model.device) for job in jobs]
+        inputs = left_padded([job.prompt_ids for job in jobs], self.tokenizer.pad_token_id, self.model.device)
+        return self._forward(
+            rows, inputs["input_ids"], inputs["attention_mask"], inputs["position_ids"], cache=None
+        )
+
+    def _step(self, batch: _Batch) -> _Batch | None:
+        """Feed every row its last chosen token; choose the next."""
+        import torch
+
+        mask = torch.cat([batch.mask, torch.ones_like(batch.mask[:, :1])], dim=1)
+        return self._forward(batch.rows, batch.next_ids, mask, batch.positions, batch.cache)
+
+    def _forward(self, rows: list[_Row], input_ids: Any, mask: Any, positions: Any, cache: Any) -> _Batch | None:
+        import torch
+
+        self.batch_sizes[len(rows)] += 1
         with torch.inference_mode():
-            while rows:
-                output = model(
-                    input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                    cache=cache, use_cache=True, logits_to_keep=1,
-                )
-                cache, logits = output.cache, output.logits[:, -1, :].float()
-                tokens = [row.choose(logits[i]) for i, row in enumerate(rows)]
-                keep = [i for i, (row, token) in enumerate(zip(rows, tokens)) if not row.advance(token, self.eos_ids)]
-                if len(keep) < len(rows):
-                    rows = [rows[i] for i in keep]
-                    if not rows:
-                        break
-                    index = torch.tensor(keep, device=model.device)
-                    cache.batch_select_indices(index)
-                    mask, positions = mask[index], positions[index]
-                    tokens = [tokens[i] for i in keep]
-                step_ids = torch.tensor([[t] for t in tokens], device=model.device)
-                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-                positions = positions[:, -1:] + 1
+            output = self.model(
+                input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                cache=cache, use_cache=True, logits_to_keep=1,
+            )
+            logits = output.logits[:, -1, :].float()
+            tokens = [row.choose(logits[i]) for i, row in enumerate(rows)]
+        keep = [i for i, (row, token) in enumerate(zip(rows, tokens)) if not row.advance(token, self.eos_ids)]
+        if not keep:
+            return None
+        cache = output.cache
+        if len(keep) < len(rows):
+            index = torch.tensor(keep, device=mask.device)
+            cache.batch_select_indices(index)
+            mask, positions = mask[index], positions[index]
+        return _Batch(
+            rows=[rows[i] for i in keep], cache=cache, mask=mask,
+            next_ids=torch.tensor([[tokens[i]] for i in keep], device=mask.device),
+            positions=positions[:, -1:] + 1,
+        )
+
+
+@dataclass
+class _Batch:
+    """Rows in flight: their KV cache, the attention mask over it (left padding is 0), the
+    token each row feeds next and its position."""
+
+    rows: list[_Row]
+    cache: Any
+    mask: Any
+    next_ids: Any
+    positions: Any
+
+    def join(self, other: _Batch | None) -> _Batch:
+        """One batch of both: the shorter cache and mask are padded on the left (masked), so
+        every row keeps its own positions and attends to its own tokens only."""
+        import torch
+
+        if other is None:
+            return self
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+            mine.keys = torch.cat([_pad_left(mine.keys, width, -2), _pad_left(theirs.keys, width, -2)])
+            mine.values = torch.cat([_pad_left(mine.values, width, -2), _pad_left(theirs.values, width, -2)])
+        return _Batch(
+            rows=self.rows + other.rows,
+            cache=self.cache,
+            mask=torch.cat([_pad_left(self.mask, width, -1), _pad_left(other.mask, width, -1)]),
+            next_ids=torch.cat([self.next_ids, other.next_ids]),
+            positions=torch.cat([self.positions, other.positions]),
+        )
+
+
+def _pad_left(tensor: Any, width: int, dim: int) -> Any:
+    import torch
+
+    missing = width - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
 
 
 class _Row:
