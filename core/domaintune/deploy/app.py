@@ -242,5 +242,8 @@ async def _stream(
             **({"usage": _usage(prepared, update)} if include_usage else {}),
         ))
         yield sse("[DONE]")
+    except Exception as exc:  # headers are sent: the error goes as an event, not a traceback
+        log.error("stream failed: %s: %s", type(exc).__name__, exc)
+        yield sse(APIError(500, f"The server failed on this request ({type(exc).__name__}).", type="server_error").body())
     finally:
         job.cancelled.set()
