@@ -49,3 +49,7 @@ class ParityError(ExportError):
     def __init__(self, message: str, parity: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.parity = parity or {}
+
+
+class EndpointError(DomaintuneError):
+    """An OpenAI-compatible endpoint that `tune eval --endpoint` could not get answers from."""
