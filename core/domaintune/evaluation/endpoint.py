@@ -102,8 +102,12 @@ def _answer_of(response: Any) -> dict[str, Any]:
 
 
 async def _ask_all(endpoint: Endpoint, bodies: list[dict[str, Any]], cache: ResponseCache, advance: Any) -> None:
-    from openai import APIError, AsyncOpenAI
-
+    try:
+        from openai import APIError, AsyncOpenAI
+    except ImportError as error:
+        raise ConfigError(
+            "--endpoint needs the openai client: pip install 'domaintune[eval]' (or openai>=1.40)."
+        ) from error
     client = AsyncOpenAI(
         base_url=endpoint.url, api_key=endpoint.api_key(), timeout=endpoint.timeout, max_retries=endpoint.retries
     )
