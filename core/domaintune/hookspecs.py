@@ -1,10 +1,12 @@
 """The hooks a domaintune plugin can implement.
 
 Every hook that takes a ``domain`` is called for the domain of the current run; an
-implementation returns ``None`` when that domain is not its own, so that a plugin can add
-behaviour across domains (a company-wide PII filter) or override one domain's (``tryfirst``).
-Hooks are called once per run and return objects or callables; the core applies those to the
-data in batches, never one hook call per row.
+implementation returns ``None`` when that domain is not its own (``@domaintune.for_domains``
+does that), so that a plugin can add behaviour across domains (a company-wide PII filter) or
+override one domain's (``tryfirst``). Hooks are called once per run and return objects or
+callables; the core applies those to the data in batches, never one hook call per row. Each
+implementation is called on its own, and what it returns is checked against the return type
+below where it leaves the plugin (a ``PluginError`` names the plugin and the hook).
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_domains(register: Callable[[Domain], None]) -> None:
     """Offer domains by calling ``register(domain)`` once for each.
 
-    Called once, when the plugins are first loaded (also by ``tune plugins``, so keep heavy
-    imports out of it). Registering a name another plugin has registered raises
-    :class:`~domaintune.errors.DuplicateDomainError` naming both plugins.
+    Called once per set of installed plugins, when a domain is first looked up (also by
+    ``tune plugins``, so keep heavy imports out of it). A name two plugins register is
+    refused: ``tune plugins`` lists it, and a command that asks for that domain fails with a
+    :class:`~domaintune.errors.DuplicateDomainError` naming both plugins. Passing anything
+    but a ``Domain``, or raising, refuses this plugin's domains the same way; other plugins'
+    domains keep working.
     """
 
 
