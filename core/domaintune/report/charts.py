@@ -46,7 +46,7 @@ def metrics_chart(summary: dict[str, Any]) -> str:
     rows = list(range(len(names)))
     labels = [_label(name) for name in names]
     figure, (values, changes) = plt.subplots(
-        2, 1, figsize=(5.5, 1.6 + 1.1 * len(names)), sharey=True,
+        2, 1, figsize=(4.8, 1.6 + 1.1 * len(names)), sharey=True,
         gridspec_kw={"height_ratios": [1.4, 1]},
     )
     values.barh([r - 0.2 for r in rows], [summary["base"][n] for n in names], 0.4,
@@ -109,7 +109,7 @@ def groups_chart(column: str, groups: dict[str, dict[str, Any]]) -> str:
 def loss_chart(train: dict[str, Any]) -> str:
     """Training loss per logged step, with the held-out loss beside it when the run measured one."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(5.5, 3.2))
+    figure, axis = plt.subplots(figsize=(4.8, 3.0))
     history = train["loss_history"]
     axis.plot([e["step"] for e in history], [e["loss"] for e in history], marker=".",
               color=TUNED_COLOUR, label="training loss (answer tokens)")
