@@ -133,7 +133,8 @@ def _organisations(doc: Any) -> list[tuple[int, int]]:
 
 def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
     """Drop findings inside public identifiers, tell cards from IBAN digits, and keep names
-    only where they are a person's: not a company, not one word that no title or label backs."""
+    only where they are a customer's: not a company, not one word that no title backs, and
+    after a title or beside another personal identifier."""
     public = public_spans(text)
     organisations = _organisations(doc)
     kept = []
@@ -151,7 +152,24 @@ def _refine(text: str, spans: list[Span], doc: Any) -> list[Span]:
             if any(ch.isdigit() for ch in value):
                 continue
         kept.append(span)
-    return kept
+    # A name is a customer's beside another personal identifier (a card, an account, an
+    # address...) or after a title; alone in a filing or a news line it is an officer's, a
+    # product's or a segment's ("Intelligent Cloud"), and the task needs those.
+    in_record = any(span.kind not in ("PERSON", "NAME") for span in kept)
+    return [span for span in kept if in_record or span.kind not in ("PERSON", "NAME") or _customer_named(text, span, doc)]
+
+
+_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr)\.?\s+$")
+
+
+def _customer_named(text: str, span: Span, doc: Any) -> bool:
+    """A name after a title or a label only a person has ("beneficiary: Jane Roe"), or one
+    spaCy calls a person after "customer" or "client" ("Customer Support Revenues" is a segment)."""
+    before = text[max(0, span.start - 40):span.start]
+    if _TITLE_BEFORE.search(before) or _PERSON_LABEL_BEFORE.search(before):
+        return True
+    people = [(e.start_char, e.end_char) for e in getattr(doc, "ents", ()) if e.label_ == "PERSON"]
+    return bool(_LABEL_BEFORE.search(before)) and any(span.start < e and s < span.end for s, e in people)
 
 
 _ACCOUNT_ID = r"\d[\d -]{4,20}\d"
@@ -172,6 +190,11 @@ _NAME_LABELS = (
     r"(?:account\s+holder|cardholder|card\s+holder|customer|client|beneficiary|payee|payer|"
     r"applicant|borrower|co-signer|guarantor|name|account\s+name)"
 )
+_LABEL_BEFORE = re.compile(rf"\b(?i:{_NAME_LABELS})\b:?\s+$")
+_PERSON_LABEL_BEFORE = re.compile(
+    r"\b(?i:account\s+holder|card\s?holder|beneficiary|payee|payer|applicant|borrower|co-signer|guarantor)\b:?\s+$"
+)
+"""Labels that only a person follows ("customer" and "client" also start segment names)."""
 NAME_PATTERNS = [
     (rf"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr)\.?\s+(?P<id>(?:[A-Z]\.\s?)?{PERSON_WORD}(?:\s+{PERSON_WORD})?)", 0.85),
     (rf"\b(?i:{_NAME_LABELS})\b:?\s+(?P<id>{PERSON_WORD}\s+(?:[A-Z]\.\s)?{PERSON_WORD})\b", 0.6),
