@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from domaintune import __version__
+from domaintune.cli.compare import compare_command
 from domaintune.cli.data import cache, data, filter_command
 from domaintune.cli.evaluate import eval_command
 from domaintune.cli.plugin import plugin, plugins
@@ -50,6 +51,7 @@ cli.add_command(run_command, name="run")
 cli.add_command(plugins)
 cli.add_command(plugin)
 cli.add_command(eval_command)
+cli.add_command(compare_command)
 cli.add_command(filter_command)
 cli.add_command(data)
 cli.add_command(cache)
