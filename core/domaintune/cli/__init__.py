@@ -14,6 +14,7 @@ import click
 from domaintune import __version__
 from domaintune.cli.compare import compare_command
 from domaintune.cli.data import cache, data, filter_command
+from domaintune.cli.data_export import export_data
 from domaintune.cli.evaluate import eval_command
 from domaintune.cli.plugin import plugin, plugins
 from domaintune.cli.render import GATE_FAILED_EXIT_CODE, friendly_errors
@@ -54,6 +55,7 @@ cli.add_command(eval_command)
 cli.add_command(compare_command)
 cli.add_command(filter_command)
 cli.add_command(data)
+data.add_command(export_data)
 cli.add_command(cache)
 cli.add_command(chat)
 cli.add_command(serve)
