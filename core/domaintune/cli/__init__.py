@@ -22,6 +22,7 @@ from domaintune.cli.run import execute_run, run_command, run_options
 from domaintune.cli.chat import chat
 from domaintune.cli.serve import serve
 from domaintune.cli.export import export_command
+from domaintune.cli.sweep import sweep_command
 
 __all__ = ["GATE_FAILED_EXIT_CODE", "cli", "main"]
 
@@ -60,6 +61,7 @@ cli.add_command(cache)
 cli.add_command(chat)
 cli.add_command(serve)
 cli.add_command(export_command)
+cli.add_command(sweep_command)
 
 
 def main() -> None:

@@ -14,14 +14,14 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate.utils import find_executable_batch_size
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from domaintune.config import RunConfig
 from domaintune.errors import ConfigError
@@ -95,6 +95,7 @@ class TrainingPlan:
     budget: WallClockBudget
     tokens: TokenCount
     starting_weights: StartingWeights | None
+    callbacks: Sequence[TrainerCallback] = ()
 
 
 def train(
@@ -106,6 +107,8 @@ def train(
     resume: bool = False,
     processes: Processes | None = None,
     now: Callable[[], float] = time.monotonic,
+    callbacks: Sequence[TrainerCallback] = (),
+    held_out: datasets.Dataset | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` (already prepared with `prepare_model`) in place, continuing from
     the newest complete checkpoint in ``output_dir`` if there is one.
@@ -113,7 +116,10 @@ def train(
     On one process, an out-of-memory error lowers the micro-batch (with more accumulation
     steps, so each optimizer step sees the same rows) and training starts again from the
     newest checkpoint, or from the start. ``now`` is the clock of the time budget and of the
-    seconds figure.
+    seconds figure. ``callbacks``: more Trainer callbacks (a sweep's pruner reads the
+    held-out loss at each evaluation); ``held_out``: the rows early stopping (when on) judges by, in
+    place of those it would hold out of ``train_dataset`` (a sweep scores every trial on the
+    same rows).
     """
     processes = processes or start_processes()
     checkpoint = latest_complete_checkpoint(output_dir)
@@ -131,7 +137,10 @@ def train(
         check_checkpoint_files(checkpoint)  # before Trainer's loading meets a tampered file
     resumed = read_totals(checkpoint) if checkpoint else CheckpointTotals(seconds=0.0, tokens=0)
 
-    train_rows, held_out = hold_out_for_early_stopping(train_dataset, config)
+    if held_out is None:
+        train_rows, held_out = hold_out_for_early_stopping(train_dataset, config)
+    else:
+        train_rows = train_dataset
     micro = MicroBatches(config, processes.world)
     # batch_size is rows per optimizer step over all processes: the same run, and the same
     # loss curve, on 1 process or N, and at any micro-batch.
@@ -146,6 +155,7 @@ def train(
         output_dir=output_dir, processes=processes, total_steps=total_steps, micro=micro,
         clock=clock, budget=WallClockBudget(budget_s, clock), tokens=TokenCount(),
         starting_weights=StartingWeights(trainable) if processes.world == 1 else None,
+        callbacks=callbacks,
     )
 
     attempt = functools.partial(_train_at, plan=plan)
@@ -226,6 +236,7 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
             plan.budget,
             MarkCompleteCheckpoints(plan.clock, plan.tokens, plan.processes),
             *early_stopping_callbacks(config),
+            *plan.callbacks,
         ],
         tokens=plan.tokens,
     )

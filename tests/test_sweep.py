@@ -1,0 +1,133 @@
+"""`tune sweep` on the tiny model: a 3-trial sweep completes with its outputs, no trial sees a
+held-out row, best.yaml round-trips through the config reader, and bad input is refused
+before any trial starts."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from domaintune import Domain
+from domaintune.cli import cli
+from domaintune.errors import ConfigError
+from domaintune.settings import resolve_settings
+from domaintune.sweep.objective import prompt_digest
+from domaintune.sweep.study import STUDY_FILE, prepare_sweep, run_sweep
+
+SETTINGS = {"eval_rows": 8, "batch_size": 4, "gradient_accumulation": 1, "precision": "fp32", "seed": 1}
+
+
+def options(domain: Domain, tiny_model: str, **more: Any) -> dict[str, Any]:
+    return {"domain": domain.name, "model": tiny_model, **SETTINGS, **more}
+
+
+def small_space(tmp_path: Path) -> Path:
+    """Short trials: the tiny model learns nothing in them, but each is a real run."""
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}\nlora_r: {choices: [2, 4]}\n"
+        "epochs: {low: 0.5, high: 1}\nmax_length: 64\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_three_trial_sweep_completes_without_held_out_rows(
+    tmp_path: Path, test_domain: Domain, tiny_model: str
+) -> None:
+    folder = tmp_path / "sweep"
+    settings, space = prepare_sweep(options(test_domain, tiny_model), None, 3, 2.0, small_space(tmp_path))
+    outcome = run_sweep(settings, space, 3, 2.0, folder)
+
+    states = [trial.state.name for trial in outcome.study.trials]
+    assert len(states) == 3 and set(states) <= {"COMPLETE", "PRUNED"}, states
+    assert (folder / STUDY_FILE).is_file()
+    with open(folder / "trials.csv", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["trial"] for row in table] == ["0", "1", "2"]
+    assert {"learning_rate", "lora_r", "epochs", "decay_fraction", "max_length"} <= set(table[0])
+    assert "| trial | state | validation_loss |" in (folder / "trials.md").read_text(encoding="utf-8")
+    assert (folder / "optimization_history.png").read_bytes()[:4] == b"\x89PNG"
+    if states.count("COMPLETE") >= 2:
+        assert (folder / "param_importances.png").read_bytes()[:4] == b"\x89PNG"
+
+    # The rows a run with these settings holds out, read by the run's own path.
+    from domaintune.data.prepare import prepare_data
+
+    _, held_out, _ = prepare_data(settings.domain, settings.config, filters=settings.parts.data_filters)
+    held = {prompt_digest(prompt) for prompt in held_out["prompt"]}
+    assert len(held) == 8
+    assert held == set(json.loads((folder / "held_out_rows.json").read_text(encoding="utf-8")))
+    for trial in range(3):
+        seen = json.loads((folder / "trials" / f"trial-{trial}" / "rows.json").read_text(encoding="utf-8"))
+        assert seen["train"] and seen["validation"]
+        assert not held & set(seen["train"]) and not held & set(seen["validation"])
+        assert not set(seen["train"]) & set(seen["validation"])
+
+    # best.yaml is a config file `tune --config` takes as it is.
+    assert outcome.best_file == folder / "best.yaml"
+    best = outcome.study.best_trial
+    config = resolve_settings({}, outcome.best_file, for_run=False).config
+    assert config.domain == test_domain.name and config.model == tiny_model
+    for name, value in best.params.items():
+        assert getattr(config, name) == value, name
+    assert config.time_budget_minutes is None and config.output_dir is None
+
+
+def test_best_yaml_runs_with_tune_config(tmp_path: Path, test_domain: Domain, tiny_model: str) -> None:
+    folder = tmp_path / "sweep"
+    settings, space = prepare_sweep(options(test_domain, tiny_model), None, 1, 1.0, small_space(tmp_path))
+    outcome = run_sweep(settings, space, 1, 1.0, folder)
+    assert outcome.best_file is not None
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["--config", str(outcome.best_file), "--output-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    ran = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert ran["domain"] == test_domain.name
+    import yaml
+
+    written = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    for name, value in outcome.study.best_trial.params.items():
+        assert written[name] == value, name
+
+
+@pytest.mark.parametrize(
+    ("space_text", "message"),
+    [
+        ("learning_rat: {low: 1.0e-4, high: 1.0e-3}\n", "did you mean 'learning_rate'"),
+        ("learning_rate: {low: 1.0e-3, high: 1.0e-4}\n", "is empty"),
+        ("lora_r: {choices: []}\n", "non-empty list"),
+        ("decay_fraction: {low: 0.5, high: 1.5}\n", "would be refused by the run"),
+        ("seed: {low: 1, high: 3}\n", "not a setting a sweep can vary"),
+    ],
+)
+def test_bad_space_file_is_refused_before_any_trial(
+    tmp_path: Path, test_domain: Domain, tiny_model: str, space_text: str, message: str
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(space_text, encoding="utf-8")
+    folder = tmp_path / "sweep"
+    result = CliRunner().invoke(cli, [
+        "sweep", "--domain", test_domain.name, "--model", tiny_model, "--trials", "2",
+        "--budget-minutes", "1", "--space", str(space), "--output-dir", str(folder),
+    ])
+    assert result.exit_code != 0
+    assert message in result.output and str(space) in result.output
+    assert not folder.exists()
+
+
+def test_budget_too_small_for_one_trial_is_refused(tmp_path: Path, test_domain: Domain, tiny_model: str) -> None:
+    folder = tmp_path / "sweep"
+    result = CliRunner().invoke(cli, [
+        "sweep", "--domain", test_domain.name, "--model", tiny_model, "--trials", "3",
+        "--budget-minutes", "0.1", "--output-dir", str(folder),
+    ])
+    assert result.exit_code != 0
+    assert "--budget-minutes: 0.1" in result.output and "too short for a single trial" in result.output
+    assert not folder.exists()
+    with pytest.raises(ConfigError, match="at least 1 trial"):
+        prepare_sweep(options(test_domain, tiny_model), None, 0, 5.0, None)
