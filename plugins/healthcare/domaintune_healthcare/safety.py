@@ -133,7 +133,8 @@ CITY_PATTERNS = [
     (rf"\b(?i:lives|living|lived|resides|residing|reside|moved|relocated|transferred|grew up|born|home|visiting)"
      rf"(?:\s+(?:alone|here|now|nearby|back))?\s+(?:in|from|to|near|at|outside(?: of)?)\s+(?P<id>{_CITY})\b", 0.6),
     (rf"\bfrom\s+{_CITY}\s+to\s+(?P<id>{_CITY})\b", 0.6),
-    (rf"\b(?P<id>{_CITY}),\s(?:{_STATE_CODES})\b(?![\w#:-])", 0.5),
+    # (not a company's seat, as methods sections cite software: "SPSS Inc., Chicago, IL")
+    (rf"(?<!\b(?:Inc|Corp|Ltd|LLC|Co|Company|Corporation)\.?,\s)\b(?P<id>{_CITY}),\s(?:{_STATE_CODES})\b(?![\w#:-])", 0.5),
 ]
 _TITLE = r"(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Nurse|RN|NP|PA)"
 _CAPS_NAME = r"[A-Z](?:['’][A-Z])?[A-Z]+(?:-[A-Z]{2,})?"

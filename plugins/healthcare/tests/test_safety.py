@@ -143,5 +143,6 @@ def test_states_institutions_credentials_and_years_stay(phi) -> None:  # noqa: A
         "She moved to Florida in 2019; enrolled in NCT03548935; ICD-10 E11.9 since 2015.",
         "Transferred from Memorial Hospital to the ICU; seen by nurse RN on call.",
         "Ins: Aetna, ID is on the card. The study ran in the United States from 2015 to 2019.",
+        "Data were analysed with SPSS version 16 (SPSS Inc., Chicago, IL).",
     ]
     assert phi.apply(texts).texts == texts
