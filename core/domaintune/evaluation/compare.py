@@ -42,6 +42,8 @@ def read_scored(folder: Path) -> Scored:
         )
     rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines() if line.strip()]
     columns = ["base", "tuned"] if rows and "tuned" in rows[0] else ["model"]
+    if rows and "few_shot" in rows[0]:
+        columns.append("few_shot")
     summary = json.loads(metrics.read_text(encoding="utf-8"))
     label = folder.name if columns == ["model"] else None
     name = summary.get("model", folder.name) if label is None else f"{label} ({summary.get('model', '?')})"

@@ -1,0 +1,58 @@
+"""The few-shot baseline's prompts: examples stratified by label, the same for every row, and
+no more of them than fit within max_length."""
+
+from __future__ import annotations
+
+import datasets
+from domaintune.config import build_config
+from domaintune.domain import Domain
+from domaintune.evaluation.fewshot import few_shot_prompts, pick_examples, with_shots
+from domaintune.evaluation.heldout import Scoring
+from domaintune.model import load_tokenizer
+from domaintune.settings import domain_parts
+from domaintune.training.distributed import start_processes
+from domaintune.progress import SilentReporter
+
+QUESTION = "Does this sentence mention an animal?"  # the test domain's (tests/conftest.py)
+
+
+def rows(labels: list[str]) -> datasets.Dataset:
+    return datasets.Dataset.from_dict(
+        {"prompt": [f"{QUESTION} row {i}." for i in range(len(labels))], "completion": labels}
+    )
+
+
+def test_examples_are_stratified_by_label_and_seeded() -> None:
+    train = rows(["yes"] * 9 + ["no"] * 3 + ["maybe"])
+    picked = pick_examples(train, 5, seed=1, stratify=True)
+    labels = [train["completion"][i] for i in picked]
+    assert sorted(labels) == ["maybe", "no", "no", "yes", "yes"]
+    assert labels[:3] == ["maybe", "no", "yes"]  # one of each label in turn
+    assert picked == pick_examples(train, 5, seed=1, stratify=True)
+    assert len(set(pick_examples(train, 20, seed=1, stratify=True))) == 13  # no more than there are
+
+
+def test_shots_go_after_the_system_message() -> None:
+    system, user, answer = ({"role": r, "content": r} for r in ("system", "user", "assistant"))
+    shot = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert with_shots([system, user, answer], [shot]) == [system, *shot, user, answer]
+    assert with_shots([user, answer], [shot, shot]) == [*shot, *shot, user, answer]
+
+
+def test_prompts_hold_the_same_examples_and_fit_within_max_length(tiny_model: str, test_domain: Domain) -> None:
+    tokenizer = load_tokenizer(tiny_model)
+    parts = domain_parts(test_domain)
+    train = rows(["yes", "no"] * 10)
+    eval_set = rows(["yes", "no", "yes"])
+    for max_length, fits_all in ((4096, True), (64, False)):
+        config = build_config(dict(test_domain.defaults), {"domain": test_domain.name, "max_length": max_length})
+        scoring = Scoring.build(test_domain, config, tokenizer, parts, train, eval_set, start_processes(), SilentReporter())
+        prompts, used = few_shot_prompts(scoring, eval_set, train, parts.formatter, 4)
+        assert (used == 4) is fits_all and 0 <= used <= 4
+        lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        assert max(lengths) <= max_length - 1
+        shown = [prompt.count(f"{QUESTION} row") for prompt in prompts]
+        assert shown == [used + 1] * 3  # the same examples before every row
+        if used:
+            first_example = train["prompt"][pick_examples(train, 4, config.seed, True)[0]]
+            assert all(first_example in prompt for prompt in prompts)
