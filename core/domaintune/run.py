@@ -97,7 +97,7 @@ def run_job(
             )
 
         reporter.step("Loading the model")
-        if processes.is_main:  # the default model is converted once, by one process
+        if processes.is_node_main:  # the default model is converted once per node (no shared disk needed)
             resolve_model(config.model)
         processes.barrier()
         model_path = resolve_model(config.model)

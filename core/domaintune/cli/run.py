@@ -71,6 +71,19 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+# Several machines: torchrun's static rendezvous at node 0 (see domaintune.training.launch).
+NODE_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--nnodes", {"type": click.IntRange(min=1), "default": 1, "show_default": True,
+                  "help": "Machines in the job, each running --nproc processes (torchrun multi-node)."}),
+    ("--node-rank", {"type": click.IntRange(min=0), "default": 0, "show_default": True,
+                     "help": "This machine's place, 0 to nnodes-1; node 0 writes the run folder."}),
+    ("--master-addr", {"default": None, "metavar": "HOST",
+                       "help": "Node 0's address, the same on every node (with --nnodes)."}),
+    ("--master-port", {"type": int, "default": None, "metavar": "PORT",
+                       "help": "A free port on node 0, the same on every node (with --nnodes)."}),
+]
+
+
 def gate_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
         "--max-regression", multiple=True, metavar="METRIC=DELTA",
@@ -90,6 +103,8 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
         help="Processes to train and score with (torchrun; DDP). On CPU each gets an equal "
         "share of the cores.",
     )(function)
+    for name, kwargs in reversed(NODE_OPTIONS):
+        function = click.option(name, **kwargs)(function)
     function = click.option(
         "--resume", is_flag=True,
         help="Continue the interrupted run in --output-dir from its newest checkpoint "
@@ -109,7 +124,13 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.evaluation.gate import check_gates, gate_failures, parse_thresholds
     from domaintune.settings import resolve_settings
 
+    from domaintune.training.launch import Nodes
+
     resume, nproc = options.pop("resume"), options.pop("nproc")
+    nodes = Nodes(
+        options.pop("nnodes"), options.pop("node_rank"), options.pop("master_addr"), options.pop("master_port")
+    )
+    nodes.check()
     fail_under = parse_thresholds("--fail-under", options.pop("fail_under"))
     max_regression = parse_thresholds("--max-regression", options.pop("max_regression"))
     settings = resolve_settings(options, config_file)
@@ -120,12 +141,12 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
         )
     # A misspelled metric in a gate must fail now, not after the training it would judge.
     check_gates(fail_under, max_regression, [metric.name for metric in settings.parts.metrics])
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+    if (nproc > 1 or nodes.several) and "WORLD_SIZE" not in os.environ:
         gate_arguments = [
             *(f"--fail-under={name}={value!r}" for name, value in fail_under.items()),
             *(f"--max-regression={name}={value!r}" for name, value in max_regression.items()),
         ]
-        sys.exit(launch_processes(settings.config, nproc, resume, gate_arguments))
+        sys.exit(launch_processes(settings.config, nproc, resume, gate_arguments, nodes))
     outcome = run.run_job(settings.config, RichReporter(), resume=resume, settings=settings)
     if not outcome.is_main:
         return
@@ -142,8 +163,11 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
     exit_on_gate_failures(gate_failures(summary, fail_under, max_regression))
 
 
-def launch_processes(config: Any, nproc: int, resume: bool, gate_arguments: list[str]) -> int:
-    """Run this same job under torchrun with ``nproc`` processes; return its exit code.
+def launch_processes(
+    config: Any, nproc: int, resume: bool, gate_arguments: list[str], nodes: Any = None
+) -> int:
+    """Run this same job under torchrun with ``nproc`` processes (on this node of ``nodes``,
+    a `domaintune.training.launch.Nodes`); return its exit code.
 
     The children read the resolved config (run folder chosen) from a file, so that every
     process sees the same settings; the first converts the default model, the others wait."""
@@ -152,16 +176,19 @@ def launch_processes(config: Any, nproc: int, resume: bool, gate_arguments: list
 
     import yaml
 
+    from domaintune.training.launch import Nodes, torchrun_arguments
+
     threads = max(1, (os.cpu_count() or 1) // nproc)
     with tempfile.TemporaryDirectory() as folder:
         config_file = Path(folder) / "config.yaml"
         config_file.write_text(yaml.safe_dump(config.to_dict()), encoding="utf-8")
         command = [
-            sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc}", "-m", "domaintune", "run", "--config", str(config_file),
+            sys.executable, "-m", "torch.distributed.run", *torchrun_arguments(nproc, nodes or Nodes()),
+            "-m", "domaintune", "run", "--config", str(config_file),
             *(["--resume"] if resume else []), *gate_arguments,
         ]
-        RichReporter().step(f"Launching {nproc} processes with {threads} thread(s) each")
+        where = f" as node {nodes.rank} of {nodes.count}" if nodes and nodes.several else ""
+        RichReporter().step(f"Launching {nproc} processes{where} with {threads} thread(s) each")
         return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
 
 

@@ -34,7 +34,8 @@ from domaintune.training.checkpoints import (
     latest_complete_checkpoint,
     read_totals,
 )
-from domaintune.training.distributed import Processes, start_processes
+from domaintune.training.distributed import Processes, check_same_checkpoint, start_processes
+from domaintune.training.engines import engine_arguments
 from domaintune.training.early_stopping import (
     early_stopping_callbacks,
     evaluation_arguments,
@@ -123,6 +124,7 @@ def train(
     """
     processes = processes or start_processes()
     checkpoint = latest_complete_checkpoint(output_dir)
+    check_same_checkpoint(processes, checkpoint, output_dir)
     if resume and checkpoint is None:
         raise ConfigError(
             f"--resume: {output_dir} holds no complete checkpoint (one is written every "
@@ -220,6 +222,7 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
         # Non-reentrant checkpointing needs no gradient on the (frozen) input embeddings.
         activation_checkpointing_kwargs={"use_reentrant": False},
         **evaluation_arguments(config, micro_batch),
+        **engine_arguments(config.distributed, config.deepspeed),
     )
     trainable = [p for p in plan.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)

@@ -1,0 +1,59 @@
+"""What torchrun is asked to start: this node's processes, alone (--standalone) or as one
+node of several meeting at a static rendezvous (--nnodes, --node_rank, --master_addr,
+--master_port). torchrun starts, watches and stops the processes; this only builds its
+arguments, so that a plain `torchrun ... -m domaintune run ...` works the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domaintune.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """The machines of one job and this one's place among them."""
+
+    count: int = 1
+    rank: int = 0
+    master_addr: str | None = None
+    master_port: int | None = None
+
+    def check(self) -> None:
+        """Refuse, before any work, a node setting torchrun would only fail on later."""
+        if self.count == 1:
+            if self.rank:
+                raise ConfigError(f"--node-rank {self.rank}: a one-node job is node 0; pass --nnodes too.")
+            return
+        missing = [
+            flag for flag, value in (("--master-addr", self.master_addr), ("--master-port", self.master_port))
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"--nnodes {self.count}: the nodes meet at node 0's address and port; pass "
+                f"{' and '.join(missing)} (the same on every node, e.g. --master-addr 10.0.0.1 "
+                "--master-port 29500)."
+            )
+        if not 0 <= self.rank < self.count:
+            raise ConfigError(
+                f"--node-rank {self.rank}: must be between 0 and {self.count - 1} for --nnodes "
+                f"{self.count} (each node gets its own rank; node 0 writes the run folder)."
+            )
+        if self.master_port is not None and not 0 < self.master_port < 65536:
+            raise ConfigError(f"--master-port {self.master_port}: must be a TCP port, 1 to 65535.")
+
+    @property
+    def several(self) -> bool:
+        return self.count > 1
+
+
+def torchrun_arguments(nproc: int, nodes: Nodes) -> list[str]:
+    """torchrun's options for ``nproc`` processes on this node of ``nodes``."""
+    nodes.check()
+    if not nodes.several:
+        return ["--standalone", f"--nproc_per_node={nproc}"]
+    return [
+        f"--nnodes={nodes.count}", f"--node_rank={nodes.rank}", f"--nproc_per_node={nproc}",
+        f"--master_addr={nodes.master_addr}", f"--master_port={nodes.master_port}",
+    ]
