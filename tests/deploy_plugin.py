@@ -22,10 +22,15 @@ SYSTEM_PROMPT = "You answer briefly."
 PLUGIN_NAME = "deploytest-plugin"
 FORBIDDEN = "FORBIDDEN"
 """A prompt holding this word gets its answer blocked by the output filter."""
+BROKEN = "EXPLODE"
+"""A prompt holding this word makes the output filter raise."""
 
 
 def mask_e(texts: list[str], context: list[str]) -> FilterOutcome:
-    """Masks every letter 'e' as '*' (a finding each); blocks the answer to a FORBIDDEN prompt."""
+    """Masks every letter 'e' as '*' (a finding each); blocks the answer to a FORBIDDEN prompt;
+    raises on an EXPLODE prompt."""
+    if any(BROKEN in prompt for prompt in context):
+        raise RuntimeError("the filter broke")
     blocked = [FORBIDDEN in prompt for prompt in context]
     found = sum(text.count("e") for text in texts)
     counts = {"e": found} if found else {}

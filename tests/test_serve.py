@@ -231,3 +231,16 @@ def test_seeded_sampling_repeats_and_stop_strings_cut(server: Any) -> None:
     cut = post(server, ask("The fox", max_tokens=20, stop=[cut_at])).json()["choices"][0]
     assert cut["finish_reason"] == "stop"
     assert cut["message"]["content"] == full[: full.index(cut_at)]
+
+
+def test_a_failing_filter_is_an_error_body_plain_or_streamed(server: Any) -> None:
+    plain = post(server, ask("EXPLODE about the dog"))
+    assert plain.status_code == 500
+    assert plain.json()["error"]["type"] == "server_error"
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", timeout=60,
+                      content=json.dumps(ask("EXPLODE about the dog", stream=True))) as stream:
+        events = [line[len("data: "):] for line in stream.iter_lines() if line.startswith("data: ")]
+    assert json.loads(events[-1])["error"]["type"] == "server_error"
+    assert not any("dog" in event for event in events)  # no raw text got out
+    assert "Traceback" not in "".join(server.log)
+    assert post(server, ask("and after it?")).status_code == 200

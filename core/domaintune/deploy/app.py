@@ -100,36 +100,46 @@ def create_app(run_model: RunModel, engine: Engine, options: ServeOptions) -> Fa
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        body = parse_chat_request(await request.body())
-        if body.model != run_model.name:
-            raise APIError(
-                404, f"model: {body.model!r} is not served here; this server serves {run_model.name!r} "
-                "(GET /v1/models).", "model", code="model_not_found",
-            )
-        prepared = await run_in_threadpool(_prepare, run_model, body, options)
-        request_id = f"chatcmpl-{uuid.uuid4().hex}"
-        updates: asyncio.Queue[Update] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        job = Job(prepared.prompt_ids, prepared.sampling, lambda update: loop.call_soon_threadsafe(updates.put_nowait, update))
         try:
-            engine.submit(job)
-        except EngineBusy as exc:
-            raise APIError(
-                429, str(exc), type="rate_limit_error", code="server_busy",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            ) from exc
-        guard = AnswerGuard(run_model, prepared.prompt)
-        if body.stream:
-            return StreamingResponse(
-                _stream(request_id, run_model, body, prepared, job, updates, guard),
-                media_type="text/event-stream",
-            )
-        try:
-            return await _complete(request_id, run_model, body, prepared, updates, guard)
-        finally:
-            job.cancelled.set()  # a no-op once it finished; frees the slot if the client left
+            return await _chat_completion(request, run_model, engine, options)
+        except APIError:
+            raise
+        except Exception as exc:  # the operator gets the cause in one line, the client the shape
+            log.error("request failed: %s: %s", type(exc).__name__, exc)
+            raise APIError(500, f"The server failed on this request ({type(exc).__name__}).", type="server_error") from exc
 
     return app
+
+
+async def _chat_completion(request: Request, run_model: RunModel, engine: Engine, options: ServeOptions) -> Any:
+    body = parse_chat_request(await request.body())
+    if body.model != run_model.name:
+        raise APIError(
+            404, f"model: {body.model!r} is not served here; this server serves {run_model.name!r} "
+            "(GET /v1/models).", "model", code="model_not_found",
+        )
+    prepared = await run_in_threadpool(_prepare, run_model, body, options)
+    request_id = f"chatcmpl-{uuid.uuid4().hex}"
+    updates: asyncio.Queue[Update] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    job = Job(prepared.prompt_ids, prepared.sampling, lambda update: loop.call_soon_threadsafe(updates.put_nowait, update))
+    try:
+        engine.submit(job)
+    except EngineBusy as exc:
+        raise APIError(
+            429, str(exc), type="rate_limit_error", code="server_busy",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
+    guard = AnswerGuard(run_model, prepared.prompt)
+    if body.stream:
+        return StreamingResponse(
+            _stream(request_id, run_model, body, prepared, job, updates, guard),
+            media_type="text/event-stream",
+        )
+    try:
+        return await _complete(request_id, run_model, body, prepared, updates, guard)
+    finally:
+        job.cancelled.set()  # a no-op once it finished; frees the slot if the client left
 
 
 def _prepare(run_model: RunModel, body: ChatCompletionRequest, options: ServeOptions) -> Prepared:
