@@ -19,8 +19,9 @@ from domaintune.files import write_text_atomic
 from domaintune.sweep.space import Param
 
 BEST_FILE = "best.yaml"
-LEFT_OUT_OF_BEST = {"output_dir", "time_budget_minutes"}
-"""A sweep's folder and its trials' short budgets are not settings of the run that follows."""
+LEFT_OUT_OF_BEST = {"output_dir"}
+"""The sweep's folder is not a setting of the run that follows (the trials' short budgets are
+not in the run's settings either: best.yaml keeps the budget the sweep was given)."""
 
 
 def best_settings(study: optuna.Study, config: RunConfig) -> dict[str, Any] | None:

@@ -186,7 +186,9 @@ def _split_rows(settings: RunSettings, reporter: Reporter) -> tuple[Any, Any, An
     rows, held_out, _ = prepare_data(
         domain, uncapped, filters=settings.parts.data_filters, train_rows=settings.train_rows
     )
-    validation = min(VALIDATION_MAX_ROWS, max(VALIDATION_MIN_ROWS, round(len(rows) * VALIDATION_SHARE)))
+    # A share of the rows a run would train on (the user's max_train_rows bounds it).
+    trained_on = min(len(rows), config.max_train_rows or len(rows))
+    validation = min(VALIDATION_MAX_ROWS, max(VALIDATION_MIN_ROWS, round(trained_on * VALIDATION_SHARE)))
     train_rows, validation_rows = split_train_eval(
         rows, validation, config.seed, domain.task_type == "classification"
     )
