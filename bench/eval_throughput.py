@@ -15,6 +15,15 @@ Both score the same held-out rows (the seeded split of bench/train_throughput.py
 
 Prints examples/s of each, the predictions' agreement and each one's accuracy; last line
 `RESULT speedup_vs_pipeline=<ours over pipeline>`.
+
+The endpoint path: `tune eval --endpoint` against a running OpenAI-compatible server, at
+concurrency 1 and 8, each from an empty response cache:
+
+    tune serve RUN_DIR --port 8000 &                  # a run of the legal domain
+    python bench/eval_throughput.py --endpoint http://127.0.0.1:8000/v1 --served-model NAME
+
+Prints rows/s at each concurrency and how the labels were read; last line
+`RESULT endpoint_rows_per_s_c1=<x> endpoint_rows_per_s_c8=<y>`.
 """
 
 from __future__ import annotations
@@ -64,7 +73,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="ours; RunConfig.eval_batch_size's default")
     parser.add_argument("--precision", choices=["auto", "fp32"], default="auto",
                         help="ours: auto = bf16 autocast where native, as `tune` scores")
+    parser.add_argument("--endpoint", help="an OpenAI-compatible base URL: time tune eval --endpoint instead")
+    parser.add_argument("--served-model", default="run", help="with --endpoint: the model name the server serves")
     args = parser.parse_args()
+    if args.endpoint:
+        endpoint_main(args)
+        return
 
     import torch
     import transformers
@@ -129,6 +143,30 @@ def main() -> None:
     for i in differing[:10]:
         print(f"  row {i}: ours {our_predictions[i]!r}, pipeline {pipe_predictions[i]!r} (text {pipe_texts[i]!r})")
     print(f"RESULT speedup_vs_pipeline={ours_rate / pipe_rate:.2f}")
+
+
+def endpoint_main(args: argparse.Namespace) -> None:
+    """rows/s of `tune eval --endpoint` at concurrency 1 and 8, from an empty cache each."""
+    import tempfile
+
+    from domaintune.evaluation.endpoint import Endpoint, evaluate_endpoint
+    from domaintune.evaluation.external import EvalRequest
+
+    rows = held_out_rows(Path(args.data), args.rows, args.seed)
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "heldout.jsonl"
+        data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        for concurrency in (1, 8):
+            request = EvalRequest(DOMAIN, [data], Path(folder) / f"c{concurrency}", True, {"eval_rows": len(rows)})
+            started = time.monotonic()
+            summary = evaluate_endpoint(request, Endpoint(args.endpoint, args.served_model, concurrency=concurrency))
+            seconds = time.monotonic() - started
+            rates[concurrency] = len(rows) / seconds
+            figures = summary["heldout"]
+            print(f"concurrency {concurrency}: {rates[concurrency]:.2f} rows/s ({seconds:.1f} s, {len(rows)} rows), "
+                  f"labels read by {figures['method']}, accuracy {figures['metrics'].get('accuracy', float('nan')):.2f}")
+    print(f"RESULT endpoint_rows_per_s_c1={rates[1]:.2f} endpoint_rows_per_s_c8={rates[8]:.2f}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ def eval_command(
                 )
             failures = _run_eval(run_dir, list(data_files), floors, margins, few_shot)
         else:
+            if few_shot:
+                raise ConfigError(
+                    "--few-shot K needs a run's training rows: use it with tune eval RUN_DIR --data FILE."
+                )
             _other_eval(domain, model, endpoint, api_key_env, list(data_files), output_dir,
                         not no_prompt_filters, {"eval_rows": eval_rows, "precision": precision},
                         (concurrency, timeout, retries))
@@ -90,12 +94,6 @@ def _run_eval(
         say(f"{name}: {summary['data']['eval_source']} ({summary['data']['eval_rows']} rows), "
             f"written to {run_dir / 'evals' / name}")
         stdout.print(results_table(summary))
-        if "few_shot" in summary:
-            shots = summary["few_shot"]
-            say(f"{shots['examples']}-shot base model: " + ", ".join(
-                f"{metric} {value:.3f} (tuned - few-shot {shots['tuned_minus_few_shot'][metric]['difference']:+.3f}, "
-                f"[{shots['tuned_minus_few_shot'][metric]['low']:+.3f}, {shots['tuned_minus_few_shot'][metric]['high']:+.3f}])"
-                for metric, value in shots["metrics"].items()))
         failures += [f"{name}: {failure}" for failure in gate_failures(summary, floors, margins)]
     return failures
 
