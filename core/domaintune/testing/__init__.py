@@ -11,7 +11,8 @@ Every test run in an environment with domaintune installed gets these fixtures:
 
 The builders (:func:`build_tiny_model`, :data:`TINY_RUN`), :func:`plugin_registered` and the
 calls a plugin's tests make (``get_domain``, ``call_hook``, ``collect``, ``load_source``,
-``prepare_data``, ``domain_metrics``, ``compute_metrics``, ``check_plugin``) need no pytest: ``from domaintune.testing import build_tiny_model`` works in a plain script. The
+``prepare_data``, ``domain_metrics``, ``compute_metrics``, ``check_plugin``) and the checks
+(:func:`heavy_imports`, :func:`module_fixture`) need no pytest at import: ``from domaintune.testing import build_tiny_model`` works in a plain script. The
 fixtures are added only where pytest is installed. pytest imports this package in every run
 of every project in the environment, so it imports nothing heavy: torch, transformers and the
 run machinery load inside the builders and fixtures.
@@ -32,12 +33,13 @@ from domaintune.testing.calls import (
     load_source,
     prepare_data,
 )
+from domaintune.testing.checks import heavy_imports, module_fixture
 from domaintune.testing.registration import PluginRegistration, plugin_registered
 
 __all__ = [
     "CHATML_TEMPLATE", "DEFAULT_TOKENIZER_TEXT", "TINY_RUN", "PluginRegistration", "build_tiny_model",
     "call_hook", "check_plugin", "collect", "compute_metrics", "domain_metrics", "get_domain",
-    "load_source", "plugin_registered", "prepare_data",
+    "heavy_imports", "load_source", "module_fixture", "plugin_registered", "prepare_data",
 ]
 
 if importlib.util.find_spec("pytest") is not None:

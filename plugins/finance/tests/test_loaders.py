@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from domaintune.kit import ConfigError, DataError
-from domaintune.testing import get_domain, load_source, prepare_data
+from domaintune.testing import get_domain, heavy_imports, load_source, prepare_data
 from domaintune_finance import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -327,14 +325,8 @@ def test_load_data_leaves_other_domains_and_formats_alone(tmp_path: Path) -> Non
 
 
 def test_plugin_import_stays_light() -> None:
-    probe = (
-        "import sys, domaintune_finance.plugin\n"
-        "heavy = {'torch', 'transformers', 'datasets', 'openpyxl', 'sklearn', 'stdnum'}\n"
-        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    heavy = {"torch", "transformers", "datasets", "openpyxl", "sklearn", "stdnum"}
+    assert heavy_imports("domaintune_finance.plugin", heavy) == []
 
 
 # The whole shared sets, where this checkout has them -----------------------------------------

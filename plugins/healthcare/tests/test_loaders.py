@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from domaintune.kit import DataError
-from domaintune.testing import get_domain, load_source
+from domaintune.testing import get_domain, heavy_imports, load_source
 from domaintune_healthcare import loaders, plugin
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -190,14 +189,8 @@ def test_load_data_leaves_other_domains_and_formats_alone(tmp_path: Path) -> Non
 
 
 def test_plugin_import_stays_light() -> None:
-    probe = (
-        "import sys, domaintune_healthcare.plugin\n"
-        "heavy = {'torch', 'transformers', 'datasets', 'rouge_score', 'openpyxl', 'nltk', 'sklearn'}\n"
-        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    heavy = {"torch", "transformers", "datasets", "rouge_score", "openpyxl", "nltk", "sklearn"}
+    assert heavy_imports("domaintune_healthcare.plugin", heavy) == []
 
 
 # The whole shared set, where this checkout has it --------------------------------------------

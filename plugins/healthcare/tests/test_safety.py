@@ -5,21 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from domaintune.plugins import collect, get_domain
 from domaintune.safety.canaries import canary_check
 from domaintune.safety.figures import read_testset
+from domaintune.testing import module_fixture
 from domaintune_healthcare import safety
 
 
-@pytest.fixture(scope="module")
-def phi():  # noqa: ANN201
-    return safety.phi_filter()
-
-
-@pytest.fixture(scope="module")
-def report() -> dict:
-    return safety.evaluate_filter()
+phi = module_fixture(safety.phi_filter)
+report = module_fixture(safety.evaluate_filter)
 
 
 def test_safe_harbor_identifiers_become_typed_placeholders(phi) -> None:  # noqa: ANN001

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from domaintune.plugins import collect, get_domain
 from domaintune.safety.canaries import canary_check
 from domaintune.safety.figures import read_testset
+from domaintune.testing import module_fixture
 from domaintune_legal import safety
 
 
-@pytest.fixture(scope="module")
-def pii():  # noqa: ANN201
-    return safety.pii_filter()
-
-
-@pytest.fixture(scope="module")
-def report() -> dict:
-    return safety.evaluate_filter()
+pii = module_fixture(safety.pii_filter)
+report = module_fixture(safety.evaluate_filter)
 
 
 def test_privileged_rows_are_blocked_and_counted() -> None:
