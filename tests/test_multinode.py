@@ -88,3 +88,18 @@ def test_several_nodes_need_the_rendezvous_address(tmp_path: Path, tiny_model: s
     assert result.returncode != 0
     assert "--master-addr and --master-port" in result.stderr
     assert not (folder / "run").exists()
+
+
+def test_several_nodes_use_the_static_rendezvous_not_standalone() -> None:
+    from domaintune.errors import ConfigError
+    from domaintune.training.launch import Nodes, torchrun_arguments
+
+    arguments = torchrun_arguments(2, Nodes(3, 2, "10.0.0.1", 29500))
+    assert arguments == [
+        "--nnodes=3", "--node_rank=2", "--nproc_per_node=2", "--master_addr=10.0.0.1", "--master_port=29500",
+    ]
+    assert torchrun_arguments(2, Nodes()) == ["--standalone", "--nproc_per_node=2"]
+    with pytest.raises(ConfigError, match="--node-rank 3: must be between 0 and 2"):
+        torchrun_arguments(1, Nodes(3, 3, "10.0.0.1", 29500))
+    with pytest.raises(ConfigError, match="--master-port"):
+        torchrun_arguments(1, Nodes(2, 0, "10.0.0.1", None))
