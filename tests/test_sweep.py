@@ -131,3 +131,35 @@ def test_budget_too_small_for_one_trial_is_refused(tmp_path: Path, test_domain: 
     assert not folder.exists()
     with pytest.raises(ConfigError, match="at least 1 trial"):
         prepare_sweep(options(test_domain, tiny_model), None, 0, 5.0, None)
+
+
+def test_final_compares_best_and_default_settings_on_the_held_out_rows(
+    tmp_path: Path, test_domain: Domain, tiny_model: str
+) -> None:
+    from domaintune.sweep.final import run_final
+
+    folder = tmp_path / "sweep"
+    settings, space = prepare_sweep(options(test_domain, tiny_model), None, 1, 1.0, small_space(tmp_path))
+    run_sweep(settings, space, 1, 1.0, folder)
+    comparison = run_final(settings, folder)
+
+    assert comparison["rows"] == 8
+    defaults = json.loads((folder / "final" / "defaults" / "metrics.json").read_text(encoding="utf-8"))
+    best = json.loads((folder / "final" / "best" / "metrics.json").read_text(encoding="utf-8"))
+    for name, figures in comparison["metrics"].items():
+        # Each side's figure is the one its own run scored on the held-out rows.
+        assert figures["defaults"] == pytest.approx(defaults["tuned"][name])
+        assert figures["best"] == pytest.approx(best["tuned"][name])
+        change = figures["best_minus_defaults"]
+        assert change["difference"] == pytest.approx(figures["best"] - figures["defaults"])
+        assert change["low"] <= change["difference"] <= change["high"]
+    assert comparison["metrics"] and "95% interval" in (folder / "final" / "comparison.md").read_text(encoding="utf-8")
+    written = yaml_config(folder / "final" / "best" / "config.yaml")
+    for name, value in comparison["best_settings"].items():
+        assert written[name] == value, name
+
+
+def yaml_config(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))

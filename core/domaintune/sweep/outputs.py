@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,9 @@ def _plots(study: optuna.Study, folder: Path) -> list[str]:
     if len(complete) >= 2:
         charts.append(("param_importances.png", optuna_plots.plot_param_importances))
     for name, plot in charts:
-        axes = plot(study)
+        with warnings.catch_warnings():  # these plots are marked experimental since Optuna 2.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            axes = plot(study)
         figure = axes.figure
         figure.set_size_inches(8, 5)
         figure.tight_layout()
