@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,10 @@ def test_three_trial_sweep_completes_without_held_out_rows(
 ) -> None:
     folder = tmp_path / "sweep"
     settings, space = prepare_sweep(options(test_domain, tiny_model), None, 3, 2.0, small_space(tmp_path))
+    started = time.monotonic()
     outcome = run_sweep(settings, space, 3, 2.0, folder)
+    # Within its 2 minutes; the slack is the last training step and validation of a trial.
+    assert time.monotonic() - started < 2 * 60 + 30
 
     states = [trial.state.name for trial in outcome.study.trials]
     assert len(states) == 3 and set(states) <= {"COMPLETE", "PRUNED"}, states
@@ -163,3 +169,15 @@ def yaml_config(path: Path) -> dict[str, Any]:
     import yaml
 
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_sweep_help_imports_neither_optuna_nor_torch() -> None:
+    probe = (
+        "import sys; from click.testing import CliRunner; from domaintune.cli import cli; "
+        "result = CliRunner().invoke(cli, ['sweep', '--help']); assert result.exit_code == 0, result.output; "
+        "assert '--budget-minutes' in result.output; "
+        "print(sorted(m for m in ('optuna', 'torch', 'transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
