@@ -163,15 +163,18 @@ def load_run_model(run_dir: Path | str, base: bool = False) -> RunModel:
     data_filters = collect("make_data_filters", domain=domain)
     quiet_libraries()
     model_path = resolve_model(config.model)
-    tokenizer = load_tokenizer(model_path)
+    trust = config.trust_remote_code  # what the run was trained with, recorded in config.yaml
+    tokenizer = load_tokenizer(model_path, trust_remote_code=trust)
     if base:
-        model = load_model(model_path)
+        model = load_model(model_path, trust_remote_code=trust)
     elif config.uses_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(load_model(model_path), tuned_dir).merge_and_unload()
+        model = PeftModel.from_pretrained(
+            load_model(model_path, trust_remote_code=trust), tuned_dir
+        ).merge_and_unload()
     else:
-        model = load_model(str(tuned_dir))
+        model = load_model(str(tuned_dir), trust_remote_code=trust)
     model.eval()
     return RunModel(
         run_dir=run_dir, config=config, domain=domain, model=model, tokenizer=tokenizer,
