@@ -181,3 +181,26 @@ def test_sweep_help_imports_neither_optuna_nor_torch() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_trainer_callback_reports_validation_loss_and_stops_a_pruned_trial() -> None:
+    import optuna
+    from domaintune.sweep.objective import ReportToTrial
+    from transformers import TrainerControl, TrainerState
+
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    good = study.ask()
+    good.report(0.5, 2)
+    study.tell(good, 0.5)
+
+    trial = study.ask()
+    callback, state, control = ReportToTrial(trial), TrainerState(), TrainerControl()
+    state.global_step = 2
+    callback.on_evaluate(None, state, control, metrics={"eval_loss": 0.4})
+    assert not control.should_training_stop and callback.pruned_at is None  # better: goes on
+    trial_two = study.ask()
+    callback_two, control_two = ReportToTrial(trial_two), TrainerControl()
+    state.global_step = 2
+    callback_two.on_evaluate(None, state, control_two, metrics={"eval_loss": 3.0})
+    assert control_two.should_training_stop and callback_two.pruned_at == 2  # worse than the median
+    assert study.trials[2].intermediate_values == {2: 3.0}
