@@ -56,3 +56,24 @@ def test_prompts_hold_the_same_examples_and_fit_within_max_length(tiny_model: st
         if used:
             first_example = train["prompt"][pick_examples(train, 4, config.seed, True)[0]]
             assert all(first_example in prompt for prompt in prompts)
+
+
+def test_the_whole_job_shows_the_few_shot_column_when_the_config_asks(
+    tmp_path, tiny_model: str, test_domain: Domain  # noqa: ANN001
+) -> None:
+    import json
+
+    from domaintune.run import run_job
+
+    config = build_config(dict(test_domain.defaults), {
+        "domain": test_domain.name, "model": tiny_model, "output_dir": str(tmp_path / "run"), "few_shot": 2,
+        "max_length": 256, "max_train_rows": 8, "eval_rows": 8, "batch_size": 4, "precision": "fp32",
+    })
+    summary = run_job(config).summary
+    shots = summary["few_shot"]
+    assert shots["asked"] == 2 and shots["examples"] == 2  # two short rows fit in 256 tokens
+    rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    accuracy = sum(row["few_shot"] == row["reference"] for row in rows) / len(rows)
+    assert shots["metrics"]["accuracy"] == accuracy
+    assert set(shots["tuned_minus_few_shot"]) == set(summary["tuned"])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["few_shot"] == shots

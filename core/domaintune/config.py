@@ -84,6 +84,9 @@ class RunConfig:
     the end of warmup on; 0.3 is a warmup-stable-decay schedule."""
     seed: int = 0
     canaries: int = 0
+    few_shot: int = 0
+    """Also score the base model prompted with this many training examples (stratified by
+    label, as many as fit within max_length): a baseline column, "is fine-tuning needed?"."""
     """Plant this many unique fake identifiers (SSN, phone, e-mail) in training prompts before
     the safety filters; the report says how many survived them (it must be 0)."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -121,7 +124,7 @@ _POSITIVE = {
     "logging_steps", "save_steps", "early_stopping_patience", "early_stopping_rows",
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}
-_NON_NEGATIVE = {"canaries"}
+_NON_NEGATIVE = {"canaries", "few_shot"}
 MIN_MAX_LENGTH = 16
 """Fewer tokens than this cannot hold a chat-formatted example: the template's role markers
 and end-of-turn tokens alone take about a dozen (at max_length 1 training failed with a reshape

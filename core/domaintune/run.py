@@ -18,6 +18,7 @@ from domaintune import __version__
 from domaintune.config import RunConfig
 from domaintune.data.prepare import prepare_data
 from domaintune.errors import PluginError
+from domaintune.evaluation.fewshot import few_shot_column, few_shot_summary
 from domaintune.evaluation.heldout import Scoring
 from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from domaintune.progress import Reporter, SilentReporter, quiet_libraries
@@ -113,6 +114,10 @@ def run_job(
 
         base = scoring.predict(model, "base")
         general_base, general_rows = scoring.general_knowledge(model)
+        few_shot = (
+            few_shot_column(scoring, model, eval_set, train_set, parts.formatter, config.few_shot)
+            if config.few_shot else None
+        )
 
         reporter.step("Fine-tuning")
         train_tokens = tokenize_dataset(train_set, parts.formatter, tokenizer, config.max_length, domain.name)
@@ -144,6 +149,10 @@ def run_job(
 
         # A metric that raises is left out here and raised below, once the rest is written.
         comparison, predictions = scoring.compare(base, tuned, train_set)
+        if few_shot is not None:
+            comparison["few_shot"] = few_shot_summary(scoring, few_shot[1], few_shot[0], base, tuned)
+            for row, answer in zip(predictions, few_shot[0].predictions):
+                row["few_shot"] = answer
         summary: dict[str, Any] = {
             "domaintune_version": __version__,
             "domain": domain.name,

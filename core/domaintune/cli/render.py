@@ -71,6 +71,14 @@ def results_table(summary: dict[str, Any]) -> Table:
     if "majority_baseline" in summary:
         majority = summary["majority_baseline"]
         table.add_row(escape(f"always {majority['label']!r}"), f"{majority['accuracy']:.3f}", "", "", "")
+    if "few_shot" in summary:
+        shots = summary["few_shot"]
+        for name, value in shots["metrics"].items():
+            change = shots["tuned_minus_few_shot"][name]
+            table.add_row(
+                escape(f"{name}: base model, {shots['examples']}-shot (tuned - it)"), f"{value:.3f}", "",
+                f"{change['difference']:+.3f}", f"[{change['low']:+.3f}, {change['high']:+.3f}]",
+            )
     general = summary["general_knowledge"]
     table.add_row(
         "general knowledge (outside the domain)", f"{general['base']:.3f}", f"{general['tuned']:.3f}",
