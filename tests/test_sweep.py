@@ -204,3 +204,37 @@ def test_trainer_callback_reports_validation_loss_and_stops_a_pruned_trial() -> 
     callback_two.on_evaluate(None, state, control_two, metrics={"eval_loss": 3.0})
     assert control_two.should_training_stop and callback_two.pruned_at == 2  # worse than the median
     assert study.trials[2].intermediate_values == {2: 3.0}
+
+
+def test_default_space_searches_the_per_task_cap_only_on_multi_task_data() -> None:
+    from domaintune.config import RunConfig
+    from domaintune.sweep.space import default_space
+
+    config = RunConfig(domain="legal", max_length=256)
+    single = default_space(config, {})
+    assert set(single) == {"learning_rate", "lora_r", "decay_fraction", "epochs", "max_length"}
+    assert single["learning_rate"].log and single["max_length"].choices == (128, 256, 512)
+    multi = default_space(config, {"CUAD_a": 300, "CUAD_b": 40})
+    cap = multi["max_rows_per_task"]
+    assert (cap.low, cap.high, cap.log) == (16, 300, True)
+
+
+def test_toml_space_file_changes_and_removes_settings(tmp_path: Path) -> None:
+    from domaintune.config import RunConfig
+    from domaintune.sweep.space import Param, default_space, merged_space, read_space
+
+    path = tmp_path / "space.toml"
+    path.write_text(
+        'lora_r = { choices = [8, 16] }\nwarmup_ratio = { low = 0.0, high = 0.2 }\n'
+        'decay_fraction = 0.3\n',
+        encoding="utf-8",
+    )
+    config = RunConfig(domain="legal")
+    changes = read_space(path, config)
+    space = merged_space(default_space(config, {}), changes)
+    assert space["lora_r"] == Param("lora_r", choices=(8, 16))
+    assert space["warmup_ratio"] == Param("warmup_ratio", 0.0, 0.2)
+    assert space["decay_fraction"].choices == (0.3,)
+    yaml_path = tmp_path / "space.yaml"
+    yaml_path.write_text("max_length: null\n", encoding="utf-8")
+    assert "max_length" not in merged_space(default_space(config, {}), read_space(yaml_path, config))
