@@ -108,6 +108,9 @@ class RunConfig:
     keep_checkpoints: bool = False
     """Keep the checkpoints of a finished run (by default they are removed once every
     artifact is written; a killed run keeps them to resume)."""
+    report_to: Literal["none", "tensorboard", "mlflow"] = "none"
+    """Experiment tracker for the training curves and the results, into the run folder only
+    (RUN_DIR/tensorboard, or RUN_DIR/mlruns); see domaintune.training.tracking."""
 
     @property
     def uses_adapter(self) -> bool:
@@ -248,6 +251,9 @@ def build_config(*layers: Mapping[str, Any]) -> RunConfig:
     from domaintune.training.engines import engine_problems
 
     errors.extend(engine_problems(values))
+    from domaintune.training.tracking import tracker_problems
+
+    errors.extend(tracker_problems(values))
     if errors:
         raise ConfigError(
             f"{len(errors)} invalid setting(s):\n  " + "\n  ".join(errors)

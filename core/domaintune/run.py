@@ -21,7 +21,7 @@ from domaintune.errors import PluginError
 from domaintune.evaluation.fewshot import few_shot_column, few_shot_summary
 from domaintune.evaluation.heldout import Scoring
 from domaintune.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from domaintune.progress import Reporter, SilentReporter, quiet_libraries
+from domaintune.progress import TRAIN_LOG, Reporter, SilentReporter, library_logs, quiet_libraries
 from domaintune.rundir import model_folder, open_run_dir
 from domaintune.safety.canary_probe import probe_planted
 from domaintune.safety.measure import measure_filters
@@ -58,6 +58,7 @@ def run_job(
     from domaintune.training.batches import tokenize_dataset
     from domaintune.training.methods import cast_frozen_weights, prepare_model
     from domaintune.training.checkpoints import remove_checkpoints, run_folder_bytes
+    from domaintune.training.tracking import open_tracker
     from domaintune.training.train import train
 
     quiet_libraries()
@@ -70,11 +71,15 @@ def run_job(
     transformers.set_seed(config.seed)  # the LoRA weights are initialised before Trainer seeds
 
     with contextlib.ExitStack() as held:
+        # Library logs and warnings go to train.log, not the console (held until it exists).
+        write_log_to = held.enter_context(library_logs())
         # The folder is checked and locked before any work, and held until the run ends.
         folder = held.enter_context(open_run_dir(config, resume)) if processes.is_main else None
         for notice in folder.notices if folder else []:
             reporter.step(notice)
         run_dir, state = processes.from_main((folder.path, folder.state) if folder else None)
+        if processes.is_main:
+            write_log_to(run_dir / TRAIN_LOG)
         if state == "reports":
             if not processes.is_main:
                 return RunOutcome(run_dir=run_dir, summary={}, is_main=False)
@@ -125,7 +130,11 @@ def run_job(
         for warning in warnings:
             reporter.step(f"Warning: {warning}")
         model = prepare_model(model, config)
-        trained = train(model, tokenizer, train_tokens, config, run_dir / "checkpoints", resume, processes=processes)
+        tracker = held.enter_context(open_tracker(config.report_to if processes.is_main else "none", run_dir))
+        trained = train(
+            model, tokenizer, train_tokens, config, run_dir / "checkpoints", resume, processes=processes,
+            callbacks=tracker.callbacks, reporter=reporter,
+        )
         model_dir = model_folder(run_dir, config)
         if processes.is_main:
             save_tuned_model(model, tokenizer, model_dir, model_label(config.model))
@@ -156,6 +165,7 @@ def run_job(
         summary: dict[str, Any] = {
             "domaintune_version": __version__,
             "domain": domain.name,
+            "description": domain.description,
             "task_type": domain.task_type,
             "model": model_label(config.model),
             "labels": scoring.labels,
@@ -179,12 +189,18 @@ def run_job(
                     for entry in trained.log_history
                     if "loss" in entry
                 ],
+                "eval_loss_history": [
+                    {"step": entry["step"], "loss": entry["eval_loss"]}
+                    for entry in trained.log_history
+                    if "eval_loss" in entry
+                ],
             },
             "wall_seconds": time.monotonic() - started,
         }
         write_jsonl_atomic(run_dir / "predictions.jsonl", predictions)
         summary["run_dir_bytes"] = run_folder_bytes(run_dir, config.keep_checkpoints)
         write_json_atomic(run_dir / "metrics.json", summary)
+        tracker.log_results(summary)
         write_reports(run_dir, summary, config, predictions)
         if not config.keep_checkpoints:  # only now: a run killed before this resumes from them
             remove_checkpoints(run_dir)

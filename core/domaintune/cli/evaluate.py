@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
+from domaintune.cli.console import RichReporter
 from domaintune.cli.render import (
-    RichReporter, exit_on_gate_failures, friendly_errors, results_table, say, stdout,
+    exit_on_gate_failures, friendly_errors, results_table, say, stdout,
 )
 from domaintune.cli.run import gate_options
 from domaintune.errors import ConfigError

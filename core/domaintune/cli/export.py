@@ -11,7 +11,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from domaintune.cli.render import RichReporter, friendly_errors, stderr, stdout
+from domaintune.cli.console import RichReporter
+from domaintune.cli.render import friendly_errors, stderr, stdout
 from domaintune.deploy.export import FORMATS
 from domaintune.deploy.export.gguf import QUANTS
 

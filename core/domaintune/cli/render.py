@@ -1,11 +1,11 @@
-"""How the CLI shows things: the consoles, library errors as one red line, progress, the
-results table and gate failures. Nothing here decides anything."""
+"""How the CLI shows things: the consoles, library errors as one red line, the results table
+and gate failures (progress: cli.console). Nothing here decides anything."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -38,20 +38,6 @@ def friendly_errors() -> Iterator[None]:
 def say(message: str) -> None:
     """One plain line on stderr (file names may hold brackets: no rich markup)."""
     stderr.print(message, markup=False, emoji=False, highlight=False)
-
-
-class RichReporter:
-    def step(self, message: str) -> None:
-        stderr.print(f"[bold cyan]>[/] {escape(message)}", emoji=False)
-
-    @contextlib.contextmanager
-    def progress(self, description: str, total: float) -> Iterator[Callable[[float], None]]:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
-        with Progress(*columns, console=stderr, transient=False) as progress:
-            task = progress.add_task(description, total=total)
-            yield lambda n: progress.advance(task, n)
 
 
 def results_table(summary: dict[str, Any]) -> Table:

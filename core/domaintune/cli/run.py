@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from domaintune.cli.console import RichReporter, show_library_logs
 from domaintune.cli.render import (
     GATE_FAILED_EXIT_CODE,
-    RichReporter,
     exit_on_gate_failures,
     friendly_errors,
     results_table,
@@ -68,6 +68,14 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--precision", {"type": click.Choice(["auto", "bf16", "fp32"]), "help": "Training precision."}),
     ("--trust-remote-code", {"is_flag": True, "help": "Run the model folder's own Python code (config.json's auto_map) if it needs any; only for a model you trust."}),
     ("--keep-checkpoints", {"is_flag": True, "help": "Keep the training checkpoints of a finished run (removed by default)."}),
+    ("--report-to", {"type": click.Choice(["none", "tensorboard", "mlflow"]),
+                     "help": "Log training curves and results to a local tracker in the run folder (RUN_DIR/tensorboard or RUN_DIR/mlruns); needs the tracking extra."}),
+]
+
+# How the run shows itself; not settings of the run.
+CONSOLE_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--quiet", {"is_flag": True, "help": "Plain lines only, no live displays (as in a pipe or CI)."}),
+    ("--verbose", {"is_flag": True, "help": "Show the libraries' logs and warnings too (always in RUN_DIR/train.log)."}),
 ]
 
 
@@ -105,6 +113,8 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
     for name, kwargs in reversed(NODE_OPTIONS):
         function = click.option(name, **kwargs)(function)
+    for name, kwargs in reversed(CONSOLE_OPTIONS):
+        function = click.option(name, **kwargs)(function)
     function = click.option(
         "--resume", is_flag=True,
         help="Continue the interrupted run in --output-dir from its newest checkpoint "
@@ -127,6 +137,10 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
     from domaintune.training.launch import Nodes
 
     resume, nproc = options.pop("resume"), options.pop("nproc")
+    quiet, verbose = options.pop("quiet"), options.pop("verbose")
+    reporter = RichReporter(plain=quiet)
+    if verbose:
+        show_library_logs(plain=quiet)
     nodes = Nodes(
         options.pop("nnodes"), options.pop("node_rank"), options.pop("master_addr"), options.pop("master_port")
     )
@@ -135,7 +149,7 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
     max_regression = parse_thresholds("--max-regression", options.pop("max_regression"))
     settings = resolve_settings(options, config_file)
     if settings.asked_for is not None:
-        RichReporter().step(
+        reporter.step(
             f"The data in {settings.config.data} fits domain {settings.domain.name!r} "
             f"({settings.domain.description}): running that one."
         )
@@ -145,9 +159,10 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
         gate_arguments = [
             *(f"--fail-under={name}={value!r}" for name, value in fail_under.items()),
             *(f"--max-regression={name}={value!r}" for name, value in max_regression.items()),
+            *(["--quiet"] if quiet else []), *(["--verbose"] if verbose else []),
         ]
         sys.exit(launch_processes(settings.config, nproc, resume, gate_arguments, nodes))
-    outcome = run.run_job(settings.config, RichReporter(), resume=resume, settings=settings)
+    outcome = run.run_job(settings.config, reporter, resume=resume, settings=settings)
     if not outcome.is_main:
         return
     summary = outcome.summary

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from domaintune.cli.render import RichReporter, friendly_errors, stdout
+from domaintune.cli.console import RichReporter
+from domaintune.cli.render import friendly_errors, stdout
 from domaintune.cli.run import RUN_OPTIONS
 
 SWEEP_RUN_OPTIONS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from domaintune.config import RunConfig
@@ -15,7 +15,7 @@ from domaintune.evaluation.scoring import (
     compute_metrics,
     metrics_by_group,
     predict,
-    render_eval_set,
+    render_eval_rows,
 )
 from domaintune.plugins import blame, collect
 from domaintune.progress import Reporter
@@ -112,6 +112,8 @@ class Scoring:
     columns: dict[str, list[str]]
     processes: Any
     reporter: Reporter
+    user_texts: list[str] = field(default_factory=list)
+    """Each row's last user message, untemplated (predictions.jsonl's user_text)."""
 
     @classmethod
     def build(
@@ -119,7 +121,7 @@ class Scoring:
         train_set: datasets.Dataset, eval_set: datasets.Dataset, processes: Any, reporter: Reporter,
     ) -> Scoring:
         group_columns = {m.group_by for m in parts.metrics if m.group_by} & set(eval_set.column_names)
-        prompts, references = render_eval_set(eval_set, parts.formatter, tokenizer, domain.name)
+        prompts, references, user_texts = render_eval_rows(eval_set, parts.formatter, tokenizer, domain.name)
         return cls(
             domain=domain,
             config=config,
@@ -132,6 +134,7 @@ class Scoring:
             columns={name: eval_set[name] for name in sorted(group_columns)},
             processes=processes,
             reporter=reporter,
+            user_texts=user_texts,
         )
 
     def predict(self, model: Any, which: str) -> Predicted:
@@ -217,9 +220,9 @@ class Scoring:
         summary["flips"] = {kind: len(rows) for kind, rows in flips.items()}
         flip_of = {i: kind for kind, rows in flips.items() for i in rows}
         rows = [
-            {"prompt": p, "reference": r, "base": b, "tuned": t, "flip": flip_of.get(i, "")}
-            for i, (p, r, b, t) in enumerate(
-                zip(self.prompts, references, base.predictions, tuned.predictions)
+            {"prompt": p, "user_text": u, "reference": r, "base": b, "tuned": t, "flip": flip_of.get(i, "")}
+            for i, (p, u, r, b, t) in enumerate(
+                zip(self.prompts, self.user_texts, references, base.predictions, tuned.predictions)
             )
         ]
         summary["flip_examples"] = {

@@ -43,12 +43,28 @@ def render_eval_set(
     domain_name: str,
 ) -> tuple[list[str], list[str]]:
     """Prompt texts (chat template applied) and reference answers for every eval row."""
+    prompts, references, _ = render_eval_rows(dataset, formatter, tokenizer, domain_name)
+    return prompts, references
+
+
+def render_eval_rows(
+    dataset: datasets.Dataset,
+    formatter: Formatter,
+    tokenizer: PreTrainedTokenizerBase,
+    domain_name: str,
+) -> tuple[list[str], list[str], list[str]]:
+    """Prompt texts, reference answers, and each row's last user message as written (no
+    template tokens: what a report shows as the question)."""
     rows = dataset.to_dict()
     with blame(f"the formatter of domain {domain_name!r}"):
         conversations = formatter(rows)
     prompts, _ = split_prompt_answer(conversations, tokenizer)
     references = [conversation[-1]["content"].strip() for conversation in conversations]
-    return prompts, references
+    user_texts = [
+        next((m["content"] for m in reversed(conversation) if m["role"] == "user"), "")
+        for conversation in conversations
+    ]
+    return prompts, references, user_texts
 
 
 def left_padded(

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate.utils import find_executable_batch_size
-from transformers import TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, TrainerCallback, TrainingArguments
 
 from domaintune.config import RunConfig
 from domaintune.errors import ConfigError
 from domaintune.precision import use_bf16
+from domaintune.progress import Reporter, SilentReporter, TrainingProgress
 from domaintune.training.batches import LeftPadToLongest
 from domaintune.training.checkpoints import (
     CheckpointTotals,
@@ -45,6 +46,7 @@ from domaintune.training.early_stopping import (
 from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.memory import MicroBatches, StartingWeights, no_lowering_on_several_processes
 from domaintune.training.schedule import WallClockBudget, warmup_stable_decay
+from domaintune.training.status import StatusCallback
 from domaintune.training.totals import TokenCount, TrainingClock
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ class TrainingPlan:
     tokens: TokenCount
     starting_weights: StartingWeights | None
     callbacks: Sequence[TrainerCallback] = ()
+    show: TrainingProgress = lambda status: None
 
 
 def train(
@@ -110,6 +113,7 @@ def train(
     now: Callable[[], float] = time.monotonic,
     callbacks: Sequence[TrainerCallback] = (),
     held_out: datasets.Dataset | None = None,
+    reporter: Reporter | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` (already prepared with `prepare_model`) in place, continuing from
     the newest complete checkpoint in ``output_dir`` if there is one.
@@ -120,7 +124,7 @@ def train(
     seconds figure. ``callbacks``: more Trainer callbacks (a sweep's pruner reads the
     held-out loss at each evaluation); ``held_out``: the rows early stopping (when on) judges by, in
     place of those it would hold out of ``train_dataset`` (a sweep scores every trial on the
-    same rows).
+    same rows). ``reporter`` shows the step, loss, tokens/s and time left as training goes.
     """
     processes = processes or start_processes()
     checkpoint = latest_complete_checkpoint(output_dir)
@@ -161,13 +165,14 @@ def train(
     )
 
     attempt = functools.partial(_train_at, plan=plan)
-    if processes.world == 1:
-        trainer = find_executable_batch_size(
-            attempt, starting_batch_size=micro.size, reduce_batch_size_fn=micro.lower
-        )()
-    else:
-        with no_lowering_on_several_processes(micro.size):
-            trainer = attempt(micro.size)
+    with (reporter or SilentReporter()).training(total_steps) as plan.show:
+        if processes.world == 1:
+            trainer = find_executable_batch_size(
+                attempt, starting_batch_size=micro.size, reduce_batch_size_fn=micro.lower
+            )()
+        else:
+            with no_lowering_on_several_processes(micro.size):
+                trainer = attempt(micro.size)
 
     return TrainResult(
         steps=trainer.state.global_step,
@@ -209,7 +214,8 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
-        report_to="none",
+        report_to="none",  # trackers come as callbacks (training.tracking), local stores only
+        disable_tqdm=True,  # the reporter shows progress (StatusCallback)
         seed=config.seed,
         bf16=use_bf16(config.precision),
         # Without it, Trainer under torchrun on CPU does not wrap the model in DDP (it warns).
@@ -228,7 +234,7 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
     warmup = int(plan.total_steps * config.warmup_ratio)
     scheduler = warmup_stable_decay(optimizer, plan.total_steps, warmup, plan.budget, config.decay_fraction)
-    return AnswerLossTrainer(
+    trainer = AnswerLossTrainer(
         model=plan.model,
         args=args,
         train_dataset=plan.train_rows,
@@ -239,7 +245,10 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
             plan.budget,
             MarkCompleteCheckpoints(plan.clock, plan.tokens, plan.processes),
             *early_stopping_callbacks(config),
+            StatusCallback(plan.show, plan.clock, plan.tokens, plan.budget, world),
             *plan.callbacks,
         ],
         tokens=plan.tokens,
     )
+    trainer.remove_callback(PrinterCallback)  # it prints log dicts; StatusCallback logs them
+    return trainer
