@@ -24,8 +24,10 @@ from domaintune.safety.figures import (
     evaluate_masking,
     flag_figures,
     masker_figures,
+    masking_report,
     read_testset,
     recall_over,
+    safety_testsets,
 )
 from domaintune.safety.masking import (
     EMAIL,
@@ -33,6 +35,7 @@ from domaintune.safety.masking import (
     Identifier,
     MaskingApply,
     flagging_filter,
+    masker_filter,
     masking_filter,
     phrase_blocking_filter,
 )
@@ -66,6 +69,6 @@ __all__ = [
     "EMAIL", "OBFUSCATED_EMAIL", "PERSON_WORD", "STREET_ADDRESS", "US_PHONE", "US_STATES",
     "Identifier", "MaskingApply", "PiiMasker", "Span", "email_recognizer", "evaluate_flags",
     "evaluate_masking", "flag_figures", "flagging_filter", "labelled", "masker_figures",
-    "masking_filter", "merge_names", "name_shape_spans", "pattern_recognizer",
-    "phrase_blocking_filter", "read_testset", "recall_over", "ssn_shape_valid",
+    "masker_filter", "masking_filter", "masking_report", "merge_names", "name_shape_spans", "pattern_recognizer",
+    "phrase_blocking_filter", "read_testset", "recall_over", "safety_testsets", "ssn_shape_valid",
 ]

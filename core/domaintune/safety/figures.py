@@ -7,9 +7,29 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from domaintune.safety.spans import Span, overlaps
+
+
+class SafetyTestsets(NamedTuple):
+    """A pack's labelled safety test sets, under the file names every pack keeps beside its
+    safety module."""
+
+    masking: Path
+    """``safety_testset.jsonl``: the snippets the masker is tuned and reported on."""
+    heldout: Path
+    """``safety_heldout.jsonl``: hand-written snippets in other styles, never used to tune it."""
+    output: Path
+    """``safety_output_testset.jsonl``: labelled answers for the pack's output filter."""
+
+
+def safety_testsets(module_file: str | Path) -> SafetyTestsets:
+    """The test sets beside ``module_file`` (a pack's ``safety.py`` passes ``__file__``)."""
+    folder = Path(module_file).parent
+    return SafetyTestsets(
+        folder / "safety_testset.jsonl", folder / "safety_heldout.jsonl", folder / "safety_output_testset.jsonl"
+    )
 
 
 def read_testset(path: Path | str) -> list[dict[str, Any]]:
@@ -127,6 +147,19 @@ def masker_figures(
     recall over those kinds (``structured_recall=("SSN", "MRN")``)."""
     report = evaluate_masking(find, read_testset(testset))
     return {**masking_figures(report, test_set), **{key: recall_over(report, kinds) for key, kinds in pooled.items()}}
+
+
+def masking_report(
+    find: Callable[[list[str]], list[list[Span]]], testset: Path | str, heldout: Path | str,
+    **pooled: Iterable[str],
+) -> dict[str, Any]:
+    """A masker's full :func:`evaluate_masking` report on ``testset``, the held-out set's
+    report under ``"heldout"``, and for each keyword the pooled recall over those kinds on
+    ``testset`` (``structured_recall=("SSN", "MRN")``): what a pack's ``evaluate_filter`` gives."""
+    report = evaluate_masking(find, read_testset(testset))
+    report["heldout"] = evaluate_masking(find, read_testset(heldout))
+    report.update({key: recall_over(report, kinds) for key, kinds in pooled.items()})
+    return report
 
 
 def recall_over(report: Mapping[str, Any], kinds: Iterable[str]) -> float | None:

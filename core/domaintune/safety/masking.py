@@ -11,9 +11,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from domaintune.domain import FilterOutcome, SafetyFilter
+from domaintune.safety.figures import flag_figures, masker_figures
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,18 @@ class FlagApply:
 
 def flagging_filter(
     name: str, kind: str, flag: Callable[[list[str]], list[bool]],
-    evaluate: Callable[[], Any] | None = None,
+    evaluate: Callable[[], Any] | None = None, testset: Path | str | None = None,
 ) -> SafetyFilter:
     """A filter that blocks each text ``flag`` marks (a training row is dropped, an answer is
-    flagged), counted as ``kind``; it rewrites nothing."""
+    flagged), counted as ``kind``; it rewrites nothing. Given a labelled ``testset`` (and no
+    ``evaluate``), its figures are :func:`~.figures.flag_figures` on that set."""
+    if evaluate is None and testset is not None:
+        labelled_set = testset
+
+        def figures() -> dict[str, Any]:
+            return flag_figures(flag, labelled_set)
+
+        evaluate = figures
     return SafetyFilter(name=name, apply=FlagApply(kind, flag), evaluate=evaluate)
 
 
@@ -113,3 +123,17 @@ class MaskingApply:
 
     def __call__(self, texts: list[str]) -> FilterOutcome:
         return self.factory().mask(list(texts))
+
+
+def masker_filter(
+    name: str, masker: Callable[[], Any], testset: Path | str, test_set: str, **pooled: Iterable[str],
+) -> SafetyFilter:
+    """A filter that masks with ``masker``, a module-level cached factory of a
+    :class:`~.engine.PiiMasker`; it blocks nothing. The masker is built now, so that a missing
+    model fails here and not in the middle of the data. Its figures are
+    :func:`~.figures.masker_figures` on the labelled ``testset`` (described as ``test_set``),
+    with each keyword's pooled recall (``structured_recall=("SSN", "MRN")``)."""
+    masker()
+    return SafetyFilter(
+        name, MaskingApply(masker), evaluate=lambda: masker_figures(masker().find, testset, test_set, **pooled)
+    )

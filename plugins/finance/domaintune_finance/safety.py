@@ -25,23 +25,18 @@ from domaintune.kit import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
-    MaskingApply,
     Span,
     evaluate_flags,
-    evaluate_masking,
-    flag_figures,
     flagging_filter,
     labelled,
-    masker_figures,
+    masker_filter,
+    masking_report,
     merge_names,
     read_testset,
-    recall_over,
+    safety_testsets,
 )
 
-TESTSET = Path(__file__).parent / "safety_testset.jsonl"
-HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
-"""Hand-written snippets in other styles, never used to tune the filter."""
-OUTPUT_TESTSET = Path(__file__).parent / "safety_output_testset.jsonl"
+TESTSET, HELDOUT, OUTPUT_TESTSET = safety_testsets(__file__)
 
 PII_KINDS = (
     "CARD_NUMBER", "IBAN", "ROUTING_NUMBER", "BANK_ACCOUNT", "SSN", "TAX_ID", "EMAIL", "PHONE",
@@ -273,13 +268,9 @@ def pii_masker() -> Any:
 
 def pii_filter() -> SafetyFilter:
     """Masks personal financial data in training text; blocks nothing."""
-    pii_masker()
-    return SafetyFilter(
-        "financial-pii", MaskingApply(pii_masker),
-        evaluate=lambda: masker_figures(
-            pii_masker().find, TESTSET, "synthetic financial snippets",
-            checksummed_recall=CHECKSUMMED_KINDS, structured_recall=STRUCTURED_KINDS,
-        ),
+    return masker_filter(
+        "financial-pii", pii_masker, TESTSET, "synthetic financial snippets",
+        checksummed_recall=CHECKSUMMED_KINDS, structured_recall=STRUCTURED_KINDS,
     )
 
 
@@ -320,7 +311,7 @@ def flag_advice(texts: list[str]) -> list[bool]:
 
 def advice_filter() -> SafetyFilter:
     """Flags answers that promise returns or give personalised buy/sell advice."""
-    return flagging_filter("advice", "advice", flag_advice, evaluate=lambda: flag_figures(flag_advice, OUTPUT_TESTSET))
+    return flagging_filter("advice", "advice", flag_advice, testset=OUTPUT_TESTSET)
 
 
 # Figures -------------------------------------------------------------------------------------
@@ -329,9 +320,9 @@ def advice_filter() -> SafetyFilter:
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     """Per-type recall and precision on the labelled snippets, pooled recall on the
     checksummed identifiers, false-positive rate on public identifiers, and advice flags."""
-    report = evaluate_masking(pii_masker().find, read_testset(testset or TESTSET))
-    report["heldout"] = evaluate_masking(pii_masker().find, read_testset(HELDOUT))
-    report["checksummed_recall"] = recall_over(report, CHECKSUMMED_KINDS)
-    report["structured_recall"] = recall_over(report, STRUCTURED_KINDS)
+    report = masking_report(
+        pii_masker().find, testset or TESTSET, HELDOUT,
+        checksummed_recall=CHECKSUMMED_KINDS, structured_recall=STRUCTURED_KINDS,
+    )
     report["advice_flags"] = evaluate_flags(flag_advice, read_testset(OUTPUT_TESTSET))
     return report

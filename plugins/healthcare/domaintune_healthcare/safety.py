@@ -23,24 +23,19 @@ from domaintune.kit import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
-    MaskingApply,
     Span,
     evaluate_flags,
-    evaluate_masking,
-    flag_figures,
     flagging_filter,
     labelled,
-    masker_figures,
+    masker_filter,
+    masking_report,
     merge_names,
     name_shape_spans,
     read_testset,
-    recall_over,
+    safety_testsets,
 )
 
-TESTSET = Path(__file__).parent / "safety_testset.jsonl"
-HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
-"""Hand-written snippets in other styles, never used to tune the filter."""
-OUTPUT_TESTSET = Path(__file__).parent / "safety_output_testset.jsonl"
+TESTSET, HELDOUT, OUTPUT_TESTSET = safety_testsets(__file__)
 
 PHI_KINDS = (
     "NAME", "ADDRESS", "ZIP", "DATE", "AGE", "PHONE", "FAX", "EMAIL", "SSN", "MRN", "HEALTH_PLAN",
@@ -283,13 +278,7 @@ def phi_masker() -> Any:
 
 def phi_filter() -> SafetyFilter:
     """Masks the Safe Harbor identifiers in training text; blocks nothing."""
-    phi_masker()  # build now: a missing model fails here, not in the middle of the data
-    return SafetyFilter(
-        "phi", MaskingApply(phi_masker),
-        evaluate=lambda: masker_figures(
-            phi_masker().find, TESTSET, "synthetic clinical snippets", structured_recall=STRUCTURED_KINDS
-        ),
-    )
+    return masker_filter("phi", phi_masker, TESTSET, "synthetic clinical snippets", structured_recall=STRUCTURED_KINDS)
 
 
 # Output filter: doses ------------------------------------------------------------------------
@@ -314,7 +303,7 @@ def flag_doses(texts: list[str]) -> list[bool]:
 
 def dose_filter() -> SafetyFilter:
     """Flags answers that state a specific drug dose: those need a clinician's review."""
-    return flagging_filter("dose", "dose", flag_doses, evaluate=lambda: flag_figures(flag_doses, OUTPUT_TESTSET))
+    return flagging_filter("dose", "dose", flag_doses, testset=OUTPUT_TESTSET)
 
 
 # Figures -------------------------------------------------------------------------------------
@@ -323,9 +312,7 @@ def dose_filter() -> SafetyFilter:
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     """Per-type recall and precision of the PHI masker on the labelled clinical snippets,
     pooled recall on the structured identifiers, and dose-flag recall and precision."""
-    report = evaluate_masking(phi_masker().find, read_testset(testset or TESTSET))
-    report["heldout"] = evaluate_masking(phi_masker().find, read_testset(HELDOUT))
-    report["structured_recall"] = recall_over(report, STRUCTURED_KINDS)
+    report = masking_report(phi_masker().find, testset or TESTSET, HELDOUT, structured_recall=STRUCTURED_KINDS)
     report["dose_flags"] = evaluate_flags(flag_doses, read_testset(OUTPUT_TESTSET))
     return report
 

@@ -28,19 +28,17 @@ from domaintune.kit import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
-    MaskingApply,
     Span,
-    evaluate_masking,
-    masker_figures,
+    masker_filter,
+    masking_report,
     merge_names,
     name_shape_spans,
     phrase_blocking_filter,
     read_testset,
+    safety_testsets,
 )
 
-TESTSET = Path(__file__).parent / "safety_testset.jsonl"
-HELDOUT = Path(__file__).parent / "safety_heldout.jsonl"
-"""Hand-written snippets in other styles, never used to tune the filter."""
+TESTSET, HELDOUT = safety_testsets(__file__)[:2]  # the citation check has a set of its own
 CITATION_TESTSET = Path(__file__).parent / "citation_testset.jsonl"
 KNOWN_AUTHORITIES_ENV = "DOMAINTUNE_KNOWN_AUTHORITIES"
 """Path of a text file of known authorities (one citation a line) for the citation check."""
@@ -192,11 +190,7 @@ def pii_masker() -> Any:
 
 def pii_filter() -> SafetyFilter:
     """Masks personal data of private persons; keeps parties, courts, statutes, citations."""
-    pii_masker()
-    return SafetyFilter(
-        "legal-pii", MaskingApply(pii_masker),
-        evaluate=lambda: masker_figures(pii_masker().find, TESTSET, "synthetic legal snippets"),
-    )
+    return masker_filter("legal-pii", pii_masker, TESTSET, "synthetic legal snippets")
 
 
 # Citation check on generated answers --------------------------------------------------------
@@ -433,7 +427,6 @@ def evaluate_citations(testset: Path | str | None = None) -> dict[str, Any]:
 def evaluate_filter(testset: Path | str | None = None) -> dict[str, Any]:
     """Personal-data masking on the labelled legal snippets (recall per type, false positives
     on public legal identifiers), and the citation check."""
-    report = evaluate_masking(pii_masker().find, read_testset(testset or TESTSET))
-    report["heldout"] = evaluate_masking(pii_masker().find, read_testset(HELDOUT))
+    report = masking_report(pii_masker().find, testset or TESTSET, HELDOUT)
     report["citations"] = evaluate_citations()
     return report
