@@ -123,7 +123,7 @@ def _param(name: str, entry: Any) -> tuple[Param, str | None]:
     log = bool(entry.get("log", False))
     if log and low <= 0:
         return Param(name), f"{name}: a log-scale range must start above 0 (got low {low})"
-    if SEARCHABLE[name] is int and int(low) != low or SEARCHABLE[name] is int and int(high) != high:
+    if SEARCHABLE[name] is int and not (float(low).is_integer() and float(high).is_integer()):
         return Param(name), f"{name}: low and high must be whole numbers (got {low}, {high})"
     return Param(name, low, high, log), None
 
