@@ -27,6 +27,8 @@ import string
 from collections.abc import Callable
 from pathlib import Path
 
+from domaintune.safety.canaries import luhn_digit
+
 ROOT = Path(__file__).resolve().parent.parent / "plugins"
 SEED = 20261124
 
@@ -60,14 +62,6 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
           "October", "November", "December"]
 MAIL_DOMAINS = ["example.com", "example.org", "example.net", "mailbox.example", "clinicmail.example.com",
                 "inbox.example.org", "fastmail.example.net", "corp.example.com"]
-
-
-def luhn_digit(digits: str) -> str:
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        n = int(d) * (2 if i % 2 == 0 else 1)
-        total += n - 9 if n > 9 else n
-    return str((10 - total % 10) % 10)
 
 
 class Fake:

@@ -23,7 +23,8 @@ class Canary:
     sentence: str
 
 
-def _luhn_digit(digits: str) -> str:
+def luhn_digit(digits: str) -> str:
+    """The Luhn check digit of ``digits`` (cards, NPIs): what makes a fake number pass."""
     total = 0
     for i, d in enumerate(reversed(digits)):
         n = int(d) * (2 if i % 2 == 0 else 1)
@@ -51,7 +52,7 @@ def _canary_value(kind: str, rng: random.Random) -> tuple[str, str]:
         return value, f"DOB {value}."
     if kind == "CARD_NUMBER":
         body = "4" + "".join(str(rng.randint(0, 9)) for _ in range(14))
-        value = body + _luhn_digit(body)
+        value = body + luhn_digit(body)
         value = " ".join(value[i:i + 4] for i in range(0, 16, 4))
         return value, f"Card number {value}."
     if kind == "IBAN":
