@@ -331,6 +331,14 @@ def _uid(value: Any, label: str = "uid") -> str:
     return f" ({label} {uid})" if isinstance(uid, (str, int)) and not isinstance(uid, bool) and str(uid) else ""
 
 
+def _not_an_array(value: Any, at: str, field: str, expected: str, problems: list[str]) -> bool:
+    """Whether ``value`` is not an array; if so, the problem naming the field and what it must hold is added."""
+    if isinstance(value, list):
+        return False
+    problems.append(f"{at}: field {field!r} is {_json_kind(value)}; it must be an array of {expected}.")
+    return True
+
+
 def _tatqa_table(item: dict[str, Any], at: str, problems: list[str]) -> list[list[str]] | None:
     table = item["table"]
     if not isinstance(table, dict) or "table" not in table:
@@ -341,11 +349,7 @@ def _tatqa_table(item: dict[str, Any], at: str, problems: list[str]) -> list[lis
         )
         return None
     rows = table["table"]
-    if not isinstance(rows, list):
-        problems.append(
-            f"{at}: field 'table.table' is {_json_kind(rows)}; it must be an array of rows, each an array of "
-            "cell strings."
-        )
+    if _not_an_array(rows, at, "table.table", "rows, each an array of cell strings", problems):
         return None
     bad = [f"row [{r}] is {_json_kind(row)}" for r, row in enumerate(rows) if not isinstance(row, list)]
     if bad:
@@ -363,11 +367,8 @@ def _tatqa_table(item: dict[str, Any], at: str, problems: list[str]) -> list[lis
 
 def _tatqa_paragraphs(item: dict[str, Any], at: str, problems: list[str]) -> list[str] | None:
     paragraphs = item["paragraphs"]
-    if not isinstance(paragraphs, list):
-        problems.append(
-            f"{at}: field 'paragraphs' is {_json_kind(paragraphs)}; it must be an array of "
-            '{"uid", "order", "text"} objects (an empty array if the table has no text).'
-        )
+    expected = '{"uid", "order", "text"} objects (an empty array if the table has no text)'
+    if _not_an_array(paragraphs, at, "paragraphs", expected, problems):
         return None
     ordered, count = [], len(problems)
     for index, paragraph in enumerate(paragraphs):
@@ -479,10 +480,7 @@ def read_tatqa_release(
             continue
         table = _tatqa_table(item, at, problems)
         paragraphs = _tatqa_paragraphs(item, at, problems)
-        if not isinstance(item["questions"], list):
-            problems.append(
-                f"{at}: field 'questions' is {_json_kind(item['questions'])}; it must be an array of question objects."
-            )
+        if _not_an_array(item["questions"], at, "questions", "question objects", problems):
             continue
         for number, question in enumerate(item["questions"]):
             row = _tatqa_question(question, f"{at}, questions[{number}]{_uid(question)}", problems)

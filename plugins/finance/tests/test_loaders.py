@@ -255,6 +255,29 @@ def test_tatqa_release_errors_name_file_item_field_and_fix(tmp_path: Path) -> No
     assert "item [0]" not in message
 
 
+def test_tatqa_release_fields_that_must_be_arrays_are_named_with_what_they_hold(tmp_path: Path) -> None:
+    good = json.loads(TATQA_RELEASE.read_text(encoding="utf-8"))[2]
+    rows_not_array = {**good, "table": {**good["table"], "table": "Sales | 1,452"}}
+    paragraphs_not_array = {**good, "paragraphs": None}
+    questions_not_array = {**good, "questions": {"question": "Which?"}}
+    path = tmp_path / "tatqa_dataset_dev.json"
+    path.write_text(json.dumps([rows_not_array, paragraphs_not_array, questions_not_array]), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        loaders.read_tatqa_release(path)
+    message = str(info.value)
+    uid = f"(table uid {good['table']['uid']})"
+    assert message.startswith(f"3 problem(s) in {path}:")
+    assert (
+        f"{path}: item [0] {uid}: field 'table.table' is a string; it must be an array of rows, each an array of "
+        "cell strings." in message
+    )
+    assert (
+        f"{path}: item [1] {uid}: field 'paragraphs' is null; it must be an array of "
+        '{"uid", "order", "text"} objects (an empty array if the table has no text).' in message
+    )
+    assert f"{path}: item [2] {uid}: field 'questions' is an object; it must be an array of question objects." in message
+
+
 def test_tatqa_release_file_level_errors(tmp_path: Path) -> None:
     domain = get_domain("finance")
     truncated = tmp_path / "tatqa_dataset_train.json"
