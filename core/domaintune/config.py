@@ -110,7 +110,7 @@ class RunConfig:
     artifact is written; a killed run keeps them to resume)."""
     report_to: Literal["none", "tensorboard", "mlflow"] = "none"
     """Experiment tracker for the training curves and the results, into the run folder only
-    (RUN_DIR/tensorboard, or RUN_DIR/mlruns); see domaintune.training.tracking."""
+    (RUN_DIR/tensorboard, or RUN_DIR/mlflow.db); see domaintune.training.tracking."""
 
     @property
     def uses_adapter(self) -> bool:

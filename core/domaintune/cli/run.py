@@ -69,7 +69,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--trust-remote-code", {"is_flag": True, "help": "Run the model folder's own Python code (config.json's auto_map) if it needs any; only for a model you trust."}),
     ("--keep-checkpoints", {"is_flag": True, "help": "Keep the training checkpoints of a finished run (removed by default)."}),
     ("--report-to", {"type": click.Choice(["none", "tensorboard", "mlflow"]),
-                     "help": "Log training curves and results to a local tracker in the run folder (RUN_DIR/tensorboard or RUN_DIR/mlruns); needs the tracking extra."}),
+                     "help": "Log training curves and results to a local tracker in the run folder (RUN_DIR/tensorboard or RUN_DIR/mlflow.db); needs the tracking extra."}),
 ]
 
 # How the run shows itself; not settings of the run.

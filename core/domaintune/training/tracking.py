@@ -3,13 +3,14 @@ training curves, into stores inside the run folder only, and the run's results (
 intervals, safety counts) logged beside them once scoring is done.
 
 Nothing leaves the machine: TensorBoard writes event files to RUN_DIR/tensorboard; MLflow gets
-a file: tracking URI in RUN_DIR/mlruns, set explicitly (so no server or environment default is
+a sqlite: tracking URI of RUN_DIR/mlflow.db, set explicitly (so no server or environment default is
 used) and its telemetry off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,11 @@ from typing import Any
 TRACKERS = ("none", "tensorboard", "mlflow")
 """--report-to values. Trainer offers more integrations, but the others here (wandb, comet,
 neptune, clearml, trackio...) send to a service or need an account; these two stay local."""
+
+MLFLOW_DATABASE = "mlflow.db"
+"""The run's MLflow store (runs, metrics), in the run folder; artifacts go beside it."""
+
+MLFLOW_EXPERIMENT = "domaintune"
 
 INSTALL_HINT = "pip install 'domaintune[tracking]'"
 
@@ -103,12 +109,20 @@ def open_tracker(kind: str, run_dir: Path) -> Iterator[Tracker]:
         # Read when mlflow is imported and by Trainer's MLflowCallback: set both first.
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         os.environ["DO_NOT_TRACK"] = "true"
-        os.environ["MLFLOW_TRACKING_URI"] = (run_dir / "mlruns").resolve().as_uri()
+        # The file store is retired in MLflow 3; a SQLite file in the run folder replaces it.
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(run_dir / MLFLOW_DATABASE).resolve()}"
         import mlflow
         from transformers.integrations import MLflowCallback
 
+        # mlflow gives its logger a stderr handler on import: its lines go to train.log instead.
+        logging.getLogger("mlflow").handlers.clear()
+        logging.getLogger("mlflow").propagate = True
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-        mlflow.set_experiment("domaintune")
+        if mlflow.get_experiment_by_name(MLFLOW_EXPERIMENT) is None:
+            # Artifacts inside the run folder too, not in ./mlruns of wherever tune was started.
+            artifacts = (run_dir / "mlflow-artifacts").resolve().as_uri()
+            mlflow.create_experiment(MLFLOW_EXPERIMENT, artifact_location=artifacts)
+        mlflow.set_experiment(MLFLOW_EXPERIMENT)
         # Started here, so that Trainer's callback logs into it and leaves it open for the results.
         mlflow.start_run(run_name=run_dir.name)
         tracker._mlflow = mlflow
