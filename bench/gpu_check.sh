@@ -5,7 +5,7 @@
 #   4. the training and 5. scoring benches' figures, shortened.
 # Run from the repository root with the venv built (CUDA torch, bitsandbytes installed):
 #   bash bench/gpu_check.sh            # logs and RESULT lines under ${OUT:-/tmp/gpu_check}
-# Each step has its own timeout, so one that hangs cannot take the whole budget; the script
+# Each step has its own timeout (300 s in all), so one that hangs cannot take the whole budget; it
 # goes on and exits non-zero if any step failed.
 set -u
 OUT=${OUT:-/tmp/gpu_check}
@@ -29,14 +29,14 @@ sys.exit(0 if torch.cuda.is_available() else 1)
 PY
 
 run=(-m domaintune run --domain legal --max-train-rows 400 --eval-rows 100 --time-budget-minutes 0.75)
-step qlora 80 "$PY" "${run[@]}" --method qlora --output-dir "$OUT/qlora"
-step lora_bf16 80 "$PY" "${run[@]}" --method lora --precision bf16 --output-dir "$OUT/lora_bf16"
+step qlora 70 "$PY" "${run[@]}" --method qlora --output-dir "$OUT/qlora"
+step lora_bf16 70 "$PY" "${run[@]}" --method lora --precision bf16 --output-dir "$OUT/lora_bf16"
 printf "distributed: fsdp\n" >"$OUT/fsdp.yaml"
 # torchrun's own single-process launch, so FSDP runs under a process group of one.
-step fsdp_torchrun 80 "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
+step fsdp_torchrun 70 "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
   "${run[@]}" --precision bf16 --config "$OUT/fsdp.yaml" --output-dir "$OUT/fsdp_torchrun"
-step train_bench 60 "$PY" bench/train_throughput.py --setups a,c --budget-seconds 15 --train-rows 200 --eval-rows 40
-step eval_bench 30 "$PY" bench/eval_throughput.py --rows 100
+step train_bench 50 "$PY" bench/train_throughput.py --setups a,c --budget-seconds 10 --train-rows 200 --eval-rows 40
+step eval_bench 40 "$PY" bench/eval_throughput.py --rows 100
 
 for run_dir in qlora lora_bf16 fsdp_torchrun; do
   "$PY" - "$OUT/$run_dir/metrics.json" <<'PY' || true
