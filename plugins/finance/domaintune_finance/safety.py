@@ -25,6 +25,7 @@ from domaintune.kit import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
+    PiiMasker,
     Span,
     evaluate_flags,
     flagging_filter,
@@ -254,14 +255,11 @@ KINDS = {"CREDIT_CARD": "CARD_NUMBER", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHO
 @functools.cache
 def pii_masker() -> Any:
     """The financial PII masker, built once per process (spaCy load: about a second)."""
-    from domaintune.kit import PiiMasker
-
     return PiiMasker(
         _recognizers(),
         kinds=KINDS,
         # A bare nine-digit number counts as a routing number only near "routing" or "ABA".
         thresholds={"ROUTING_NUMBER": 0.35, "PHONE": 0.3, "NAME": 0.5},
-        default_threshold=0.3,
         refine=_refine,
     )
 

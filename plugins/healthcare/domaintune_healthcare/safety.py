@@ -23,6 +23,7 @@ from domaintune.kit import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
+    PiiMasker,
     Span,
     evaluate_flags,
     flagging_filter,
@@ -265,13 +266,10 @@ KINDS = {"PERSON": "NAME", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "U
 @functools.cache
 def phi_masker() -> Any:
     """The PHI masker, built once per process (spaCy load: about a second)."""
-    from domaintune.kit import PiiMasker
-
     return PiiMasker(
         _recognizers(),
         kinds=KINDS,
         thresholds={"SSN": 0.3, "NAME": 0.5, "HEALTH_PLAN": 0.5, "LICENSE": 0.5},
-        default_threshold=0.3,
         refine=_refine,
     )
 

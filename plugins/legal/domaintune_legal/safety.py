@@ -28,6 +28,7 @@ from domaintune.kit import (
     PERSON_WORD,
     STREET_ADDRESS,
     US_STATES,
+    PiiMasker,
     Span,
     masker_filter,
     masking_report,
@@ -177,13 +178,10 @@ def _recognizers() -> list[Any]:
 @functools.cache
 def pii_masker() -> Any:
     """The legal personal-data masker, built once per process (spaCy and eyecite load)."""
-    from domaintune.kit import PiiMasker
-
     return PiiMasker(
         _recognizers(),
         kinds={"PERSON": "NAME", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE"},
         thresholds={"NAME": 0.5},
-        default_threshold=0.3,
         refine=_refine,
     )
 
