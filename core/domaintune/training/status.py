@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 
 from domaintune.progress import LIBRARY_LOGGER, TrainingProgress, TrainingStatus
 from domaintune.training.schedule import WallClockBudget
-from domaintune.training.totals import TokenCount, TrainingClock
+from domaintune.training.totals import TokenCount
 
 logger = logging.getLogger(LIBRARY_LOGGER)
 
@@ -21,10 +21,10 @@ class StatusCallback(TrainerCallback):
     """Reports step of total, the latest loss, tokens/s and the time left to ``show``."""
 
     def __init__(
-        self, show: TrainingProgress, clock: TrainingClock, tokens: TokenCount, budget: WallClockBudget,
-        world: int, now: Callable[[], float] = time.monotonic,
+        self, show: TrainingProgress, tokens: TokenCount, budget: WallClockBudget, world: int,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.show, self.clock, self.tokens, self.budget, self.world = show, clock, tokens, budget, world
+        self.show, self.tokens, self.budget, self.world = show, tokens, budget, world
         self.now = now
         self.loss: float | None = None
         self.attempt_start: tuple[float, int] | None = None
@@ -48,21 +48,20 @@ class StatusCallback(TrainerCallback):
         return control
 
     def status(self, step: int, total_steps: int) -> TrainingStatus:
-        seconds = self.clock.elapsed()
-        # Other processes train as many tokens as this one, near enough for a display.
-        tokens = self.tokens.before + self.tokens.here * self.world
+        # Its own clock: reading the run's TrainingClock would tick a test's deterministic one.
         started, first_step = self.attempt_start or (self.now(), step)
+        seconds_here = self.now() - started
         done_here = step - first_step
-        seconds_left = (
-            (self.now() - started) / done_here * (total_steps - step) if done_here > 0 else None
-        )
-        budget_left = (
-            max(0.0, self.budget.budget_s - seconds) if self.budget.budget_s else None
-        )
+        seconds_left = seconds_here / done_here * (total_steps - step) if done_here > 0 else None
+        # The share of the budget used, as the budget callback read it at this step's start.
+        budget_s = self.budget.budget_s
+        budget_left = max(0.0, budget_s * (1.0 - self.budget.fraction_used)) if budget_s else None
         if budget_left is not None and seconds_left is not None:
             seconds_left = min(seconds_left, budget_left)
+        # This attempt's tokens; other processes train as many as this one, near enough.
+        tokens_here = self.tokens.here * self.world
         return TrainingStatus(
             step=step, total_steps=total_steps, loss=self.loss,
-            tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
+            tokens_per_second=tokens_here / seconds_here if seconds_here > 0 else 0.0,
             seconds_left=seconds_left, budget_seconds_left=budget_left,
         )

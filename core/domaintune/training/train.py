@@ -245,7 +245,7 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
             plan.budget,
             MarkCompleteCheckpoints(plan.clock, plan.tokens, plan.processes),
             *early_stopping_callbacks(config),
-            StatusCallback(plan.show, plan.clock, plan.tokens, plan.budget, world),
+            StatusCallback(plan.show, plan.tokens, plan.budget, world),
             *plan.callbacks,
         ],
         tokens=plan.tokens,
