@@ -219,14 +219,10 @@ class RecordingLoader:
 
 @pytest.fixture
 def recording_loader(test_domain: Domain) -> Iterator[RecordingLoader]:
-    from domaintune import plugins
+    from domaintune.testing import plugin_registered
 
-    loader = RecordingLoader()
-    plugins.pm.register(loader, name="recording-loader")
-    try:
+    with plugin_registered(RecordingLoader(), "recording-loader") as loader:
         yield loader
-    finally:
-        plugins.pm.unregister(loader)
 
 
 def test_run_passes_map_and_shape_to_load_data(

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from domaintune import Domain, Metric, hookimpl, plugins
+from domaintune import Domain, Metric, hookimpl
 from domaintune.cli import cli
 from domaintune.config import build_config
 from domaintune.errors import ConfigError, PluginError
-from domaintune.testing import TINY_RUN
+from domaintune.testing import TINY_RUN, plugin_registered
 
 PARENT, VARIANT = "animals", "animals-mood"
 
@@ -49,13 +49,8 @@ class VariantPlugin:
 
 @pytest.fixture
 def variant_plugin() -> Iterator[VariantPlugin]:
-    plugins.load_plugins()
-    plugin = VariantPlugin()
-    plugins.pm.register(plugin, name="variant-plugin")
-    try:
+    with plugin_registered(VariantPlugin(), "variant-plugin") as plugin:
         yield plugin
-    finally:
-        plugins.pm.unregister(plugin)
 
 
 def mood_rows(path: Path) -> Path:
