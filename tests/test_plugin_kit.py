@@ -354,23 +354,23 @@ class MisspelledHook:
         return None
 
 
-def test_registered_plugin_refuses_a_misspelled_hook_and_leaves_nothing_registered(registered_plugin) -> None:  # noqa: ANN001
-    plugin = MisspelledHook()
-    with pytest.raises(PluginError, match="make_metric'"):
-        registered_plugin(plugin, name="typo")
-    assert not pm.is_registered(plugin)
-
-
 class ExtraArgument:
     @hookimpl
     def make_metrics(self, domain: Domain, config):  # noqa: ANN001, ANN201 - no such argument
         return None
 
 
-def test_registered_plugin_refuses_a_hook_taking_an_argument_the_spec_lacks(registered_plugin) -> None:  # noqa: ANN001
-    plugin = ExtraArgument()
-    with pytest.raises(PluginError, match="config"):
-        registered_plugin(plugin, name="extra-argument")
+@pytest.mark.parametrize(
+    ("plugin_class", "name", "named"),
+    [(MisspelledHook, "typo", "make_metric'"), (ExtraArgument, "extra-argument", "config")],
+    ids=["a misspelled hook", "a hook taking an argument the spec lacks"],
+)
+def test_registered_plugin_refuses_a_bad_hook_and_leaves_nothing_registered(
+    registered_plugin, plugin_class: type, name: str, named: str  # noqa: ANN001
+) -> None:
+    plugin = plugin_class()
+    with pytest.raises(PluginError, match=named):
+        registered_plugin(plugin, name=name)
     assert not pm.is_registered(plugin)
 
 
