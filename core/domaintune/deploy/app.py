@@ -198,16 +198,21 @@ def _failed(update: Update) -> APIError:
     return APIError(500, f"Generation failed: {update.error}", type="server_error")
 
 
+async def _next_update(updates: asyncio.Queue[Update], logprobs: list[Any]) -> Update:
+    """The job's next update; its tokens' log-probabilities are added to ``logprobs``."""
+    update = await updates.get()
+    logprobs.extend(update.logprobs)
+    return update
+
+
 async def _complete(
     request_id: str, run_model: RunModel, body: ChatCompletionRequest, prepared: Prepared,
     updates: asyncio.Queue[Update], guard: AnswerGuard,
 ) -> dict[str, Any]:
-    logprobs = []
-    while True:
-        update = await updates.get()
-        logprobs.extend(update.logprobs)
-        if update.finish_reason:
-            break
+    logprobs: list[Any] = []
+    update = await _next_update(updates, logprobs)
+    while not update.finish_reason:
+        update = await _next_update(updates, logprobs)
     if update.error:
         raise _failed(update)
     verdict = await run_in_threadpool(guard.finish, update.text)
@@ -229,12 +234,8 @@ async def _stream(
     name = run_model.name
     try:
         yield sse(chunk_body(request_id, name, {"role": "assistant", "content": ""}))
-        logprobs = []
-        while True:
-            update = await updates.get()
-            logprobs.extend(update.logprobs)
-            if update.finish_reason:
-                break
+        logprobs: list[Any] = []
+        while not (update := await _next_update(updates, logprobs)).finish_reason:
             delta = await run_in_threadpool(guard.feed, update.text) if run_model.output_filters else guard.feed(update.text)
             if delta:
                 yield sse(chunk_body(request_id, name, {"content": delta}))

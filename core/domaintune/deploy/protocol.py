@@ -127,41 +127,35 @@ def logprobs_body(logprobs: list[Any]) -> dict[str, Any]:
     }
 
 
+def _envelope(
+    kind: str, request_id: str, model: str, choice: dict[str, Any], logprobs: list[Any] | None, **rest: Any
+) -> dict[str, Any]:
+    """What OpenAI puts around an answer and around each chunk of a stream: the ids, the
+    time, and the one choice with its token log-probabilities."""
+    return {
+        "id": request_id,
+        "object": kind,
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, **choice, "logprobs": logprobs_body(logprobs) if logprobs is not None else None}],
+        **rest,
+    }
+
+
 def completion_body(
     request_id: str, model: str, text: str, finish_reason: str, usage: dict[str, int],
     logprobs: list[Any] | None, extra: dict[str, Any],
 ) -> dict[str, Any]:
-    return {
-        "id": request_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "logprobs": logprobs_body(logprobs) if logprobs is not None else None,
-            "finish_reason": finish_reason,
-        }],
-        "usage": usage,
-        "domaintune": extra,
-    }
+    choice = {"message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+    return _envelope("chat.completion", request_id, model, choice, logprobs, usage=usage, domaintune=extra)
 
 
 def chunk_body(
     request_id: str, model: str, delta: dict[str, Any], finish_reason: str | None = None,
     logprobs: list[Any] | None = None, **extra: Any,
 ) -> dict[str, Any]:
-    return {
-        "id": request_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{
-            "index": 0, "delta": delta, "finish_reason": finish_reason,
-            "logprobs": logprobs_body(logprobs) if logprobs is not None else None,
-        }],
-        **extra,
-    }
+    choice = {"delta": delta, "finish_reason": finish_reason}
+    return _envelope("chat.completion.chunk", request_id, model, choice, logprobs, **extra)
 
 
 def sse(body: dict[str, Any] | str) -> str:
