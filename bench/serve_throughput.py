@@ -32,24 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-
-def build_run(run_dir: Path, domain_name: str) -> None:
-    """A finished run folder of the default model with an untrained adapter."""
-    import yaml
-    from peft import LoraConfig, get_peft_model
-
-    from domaintune.config import build_config
-    from domaintune.model import load_model, load_tokenizer, resolve_model
-
-    config = build_config({"domain": domain_name, "output_dir": str(run_dir)})
-    model_path = resolve_model(config.model)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
-    lora = LoraConfig(r=config.lora_r, target_modules=["q_proj", "v_proj"])
-    get_peft_model(load_model(model_path), lora).save_pretrained(run_dir / "adapter")
-    load_tokenizer(model_path).save_pretrained(run_dir / "adapter")
-    (run_dir / "metrics.json").write_text("{}\n", encoding="utf-8")
+from domaintune.testing import build_default_model_run
 
 
 def held_out_messages(run_dir: Path, count: int) -> list[list[dict[str, str]]]:
@@ -147,7 +130,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = args.run or Path(scratch) / "untrained-run"
         if args.run is None:
-            build_run(run_dir, args.domain)
+            build_default_model_run(run_dir, args.domain)
         prompts = held_out_messages(run_dir, args.prompts)
         server = Server(run_dir, max_batch=args.clients)
         try:

@@ -95,27 +95,6 @@ def build_run(run_dir: Path) -> Path:
     return run_dir
 
 
-def build_default_model_run(run_dir: Path, domain_name: str) -> Path:
-    """A finished run of the real default model for `domain_name` whose LoRA adapter is freshly
-    initialised (B = 0, so it answers as the base model): chat and serve on the real model
-    without minutes of training."""
-    import yaml
-    from peft import LoraConfig, get_peft_model
-
-    from domaintune.config import build_config
-    from domaintune.model import load_model, load_tokenizer, resolve_model
-
-    config = build_config({"domain": domain_name, "output_dir": str(run_dir)})
-    model_path = resolve_model(config.model)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
-    lora = LoraConfig(r=config.lora_r, target_modules=["q_proj", "v_proj"])
-    get_peft_model(load_model(model_path), lora).save_pretrained(run_dir / "adapter")
-    load_tokenizer(model_path).save_pretrained(run_dir / "adapter")
-    (run_dir / "metrics.json").write_text("{}\n", encoding="utf-8")
-    return run_dir
-
-
 HERE = Path(__file__).resolve()
 
 

@@ -4,19 +4,12 @@ with the system prompt as trained; --base answers with the untuned model."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import deploy_plugin as support
 import pytest
-
-_spec = importlib.util.spec_from_file_location("deploy_plugin", Path(__file__).with_name("deploy_plugin.py"))
-support = sys.modules.get("deploy_plugin") or importlib.util.module_from_spec(_spec)
-if "deploy_plugin" not in sys.modules:
-    sys.modules["deploy_plugin"] = support
-    _spec.loader.exec_module(support)
 
 TOKENS = "12"
 QUESTION = "Does the dog like the cat?"

@@ -3,17 +3,11 @@ tiny model): every row asked once, and each answer the one the server gives that
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("deploy_plugin", Path(__file__).with_name("deploy_plugin.py"))
-support = sys.modules.get("deploy_plugin") or importlib.util.module_from_spec(_spec)
-if "deploy_plugin" not in sys.modules:
-    sys.modules["deploy_plugin"] = support
-    _spec.loader.exec_module(support)
+import deploy_plugin as support
 
 QUESTIONS = ["Say hello.", "Name a colour.", "Count to 3.", "What is a cat?", "Spell dog.", "Pick a day."]
 

@@ -5,22 +5,15 @@ transformers' `generate` alone."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import deploy_plugin as support
 import pytest
-
-_spec = importlib.util.spec_from_file_location("deploy_plugin", Path(__file__).with_name("deploy_plugin.py"))
-support = sys.modules.get("deploy_plugin") or importlib.util.module_from_spec(_spec)
-if "deploy_plugin" not in sys.modules:
-    sys.modules["deploy_plugin"] = support
-    _spec.loader.exec_module(support)
 
 MODEL = "run"
 TOKENS = 12

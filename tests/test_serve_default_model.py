@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import deploy_plugin as support
 import pytest
-
-_spec = importlib.util.spec_from_file_location("deploy_plugin", Path(__file__).with_name("deploy_plugin.py"))
-support = sys.modules.get("deploy_plugin") or importlib.util.module_from_spec(_spec)
-if "deploy_plugin" not in sys.modules:
-    sys.modules["deploy_plugin"] = support
-    _spec.loader.exec_module(support)
+from domaintune.testing import build_default_model_run
 
 DOMAIN = "healthcare-summary"
 QUESTION = "SUBJECT: headache. MESSAGE: I have had a headache for three days. What can I do?"
@@ -23,7 +18,7 @@ QUESTION = "SUBJECT: headache. MESSAGE: I have had a headache for three days. Wh
 def test_chat_and_serve_on_the_default_model(tmp_path: Path) -> None:
     from openai import OpenAI
 
-    run_dir = support.build_default_model_run(tmp_path / "run", DOMAIN)
+    run_dir = build_default_model_run(tmp_path / "run", DOMAIN)
     chat = subprocess.run(
         [sys.executable, "-m", "domaintune", "chat", str(run_dir), "--prompt", QUESTION, "--max-tokens", "24"],
         capture_output=True, text=True, timeout=900, env=support.environment(),

@@ -3,12 +3,10 @@ a request is in flight; and the stream guard and engine cancellation in-process.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,13 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import deploy_plugin as support
 import pytest
-
-_spec = importlib.util.spec_from_file_location("deploy_plugin", Path(__file__).with_name("deploy_plugin.py"))
-support = sys.modules.get("deploy_plugin") or importlib.util.module_from_spec(_spec)
-if "deploy_plugin" not in sys.modules:
-    sys.modules["deploy_plugin"] = support
-    _spec.loader.exec_module(support)
 
 MODEL = "run"
 

@@ -1,5 +1,5 @@
 """Builders for plugin authors' tests that need no pytest: a tiny model built from scratch,
-and the settings of a run of a few seconds on it.
+the settings of a run of a few seconds on it, and a finished run of the default model.
 
 ``pip install domaintune`` is enough to call :func:`build_tiny_model` from a script; torch,
 transformers and tokenizers are imported inside it.
@@ -88,3 +88,24 @@ def build_tiny_model(folder: Path | str, texts: Sequence[str] = DEFAULT_TOKENIZE
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     return str(folder)
+
+
+def build_default_model_run(run_dir: Path, domain_name: str) -> Path:
+    """A finished run folder of the real default model for ``domain_name`` whose LoRA adapter
+    is freshly initialised (B = 0, so it answers as the base model): what ``tune chat``,
+    ``tune serve`` and their benchmarks need, without minutes of training."""
+    import yaml
+    from peft import LoraConfig, get_peft_model
+
+    from domaintune.config import build_config
+    from domaintune.model import load_model, load_tokenizer, resolve_model
+
+    config = build_config({"domain": domain_name, "output_dir": str(run_dir)})
+    model_path = resolve_model(config.model)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    lora = LoraConfig(r=config.lora_r, target_modules=["q_proj", "v_proj"])
+    get_peft_model(load_model(model_path), lora).save_pretrained(run_dir / "adapter")
+    load_tokenizer(model_path).save_pretrained(run_dir / "adapter")
+    (run_dir / "metrics.json").write_text("{}\n", encoding="utf-8")
+    return run_dir
