@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from domaintune.plugins import LOAD_PLUGINS_ENV
+from curves import assert_same_loss_curve
 
 ACCELERATE_TWO_PROCESSES = [
     "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
@@ -50,12 +51,7 @@ def test_accelerate_launch_on_two_cpu_processes_gives_the_loss_curve_of_one(
     # Trainer saves one random-number state per process: two processes trained.
     checkpoint = tmp_path / "two" / "checkpoints" / "checkpoint-6"
     assert sorted(path.name for path in checkpoint.glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
-    curve_one = {e["step"]: e["loss"] for e in one["train"]["loss_history"]}
-    curve_two = {e["step"]: e["loss"] for e in two["train"]["loss_history"]}
-    assert sorted(curve_one) == sorted(curve_two) == list(range(1, 7))
-    for step, loss in curve_one.items():
-        assert curve_two[step] == pytest.approx(loss, rel=2e-3), f"step {step}"
-    assert two["train"]["tokens"] == one["train"]["tokens"]
+    assert_same_loss_curve(one, two, steps=6)
     predictions = (tmp_path / "two" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(predictions) == 12
     assert two["base"] == one["base"]

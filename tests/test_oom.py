@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from training_rows import user_assistant, yes_no_rows
 
 ROWS = 8
 LENGTH = 2048
@@ -35,7 +36,6 @@ def _data_segment_bytes() -> int:
 def train_capped(model_path: str, output_dir: Path, headroom_mb: int) -> dict[str, object]:
     """Train 8 long rows at micro-batch 8 with the data segment capped at what the process
     uses now plus ``headroom_mb``; return what happened."""
-    import datasets
     from domaintune.config import build_config
     from domaintune.errors import ConfigError
     from domaintune.model import load_model, load_tokenizer
@@ -43,22 +43,14 @@ def train_capped(model_path: str, output_dir: Path, headroom_mb: int) -> dict[st
     from domaintune.training.methods import prepare_model
     from domaintune.training.train import train
 
-    words = "the contract patient report table numbers invoice payment account".split()
-    prompts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(LENGTH)) for i in range(ROWS)]
-    rows = datasets.Dataset.from_dict({"prompt": prompts, "completion": ["yes", "no"] * (ROWS // 2)})
-
-    def formatter(batch: dict[str, list[str]]) -> list[list[dict[str, str]]]:
-        return [
-            [{"role": "user", "content": p}, {"role": "assistant", "content": c}]
-            for p, c in zip(batch["prompt"], batch["completion"])
-        ]
+    rows = yes_no_rows(ROWS, lambda i: LENGTH)
 
     config = build_config({
         "domain": "any", "model": model_path, "batch_size": 8, "gradient_accumulation": 1,
         "max_length": LENGTH, "precision": "fp32", "logging_steps": 1, "epochs": 1,
     })
     tokenizer = load_tokenizer(model_path)
-    tokens = tokenize_dataset(rows, formatter, tokenizer, LENGTH, "any")
+    tokens = tokenize_dataset(rows, user_assistant, tokenizer, LENGTH, "any")
     model = prepare_model(load_model(model_path), config)
     cap = _data_segment_bytes() + headroom_mb * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (cap, resource.getrlimit(resource.RLIMIT_DATA)[1]))

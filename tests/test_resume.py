@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from domaintune.plugins import LOAD_PLUGINS_ENV
 from domaintune.training.checkpoints import CHECKPOINT_COMPLETE
+from processes import sigkill_when_written
 
 KILL_AFTER_CHECKPOINT = 8
 
@@ -55,13 +54,8 @@ def test_killed_run_resumes_with_the_same_loss_curve(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     marker = killed / "checkpoints" / f"checkpoint-{KILL_AFTER_CHECKPOINT}" / CHECKPOINT_COMPLETE
-    deadline = time.monotonic() + 600  # data, model and base scoring come first; slow on a busy machine
-    while not marker.exists():
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no checkpoint was written"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    # Data, model and base scoring come first: 600 s, for a busy machine.
+    sigkill_when_written(process, marker, 600, ended="the run ended before it could be killed", never="no checkpoint was written")
     assert not (killed / "metrics.json").exists()
     newest = max(
         killed.glob(f"checkpoints/checkpoint-*/{CHECKPOINT_COMPLETE}"),

@@ -4,15 +4,14 @@ marked failed, not lost, and the sweep finishes the trials that are left."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 from domaintune.plugins import LOAD_PLUGINS_ENV
 from domaintune.sweep.study import STUDY_FILE, STUDY_NAME
+from processes import sigkill_when_written
 
 
 def sweep_command(folder: Path, tiny_model: str) -> list[str]:
@@ -39,13 +38,9 @@ def test_killed_sweep_resumes_and_finishes(tmp_path: Path, tiny_model: str) -> N
     )
     # Killed while trial 1 trains: its checkpoints folder exists only during training.
     mid_trial = folder / "trials" / "trial-1" / "checkpoints"
-    deadline = time.monotonic() + 600
-    while not mid_trial.exists():
-        assert process.poll() is None, "the sweep ended before it could be killed"
-        assert time.monotonic() < deadline, "trial 1 never started training"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    sigkill_when_written(
+        process, mid_trial, 600, ended="the sweep ended before it could be killed", never="trial 1 never started training"
+    )
     storage = f"sqlite:///{folder / STUDY_FILE}"
     before = optuna.load_study(study_name=STUDY_NAME, storage=storage).trials
     assert [trial.state.name for trial in before] == ["COMPLETE", "RUNNING"] or (

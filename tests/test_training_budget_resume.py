@@ -11,13 +11,13 @@ with the real clock, a loaded machine would shift the stopping step from run to 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from processes import sigkill_when_written
+from training_rows import user_assistant, yes_no_rows
 
 ROWS = 120
 BUDGET_TICKS = 20  # the clock is read once per step and once per checkpoint: 17 steps
@@ -37,7 +37,6 @@ class TickingClock:
 
 
 def train_with_ticking_clock(model_path: str, output_dir: Path) -> dict[str, object]:
-    import datasets
     import transformers
     from domaintune.config import build_config
     from domaintune.model import load_model, load_tokenizer
@@ -45,15 +44,7 @@ def train_with_ticking_clock(model_path: str, output_dir: Path) -> dict[str, obj
     from domaintune.training.methods import prepare_model
     from domaintune.training.train import train
 
-    words = "the contract patient report table numbers invoice payment account".split()
-    prompts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(8 + i % 5)) for i in range(ROWS)]
-    rows = datasets.Dataset.from_dict({"prompt": prompts, "completion": ["yes", "no"] * (ROWS // 2)})
-
-    def formatter(batch: dict[str, list[str]]) -> list[list[dict[str, str]]]:
-        return [
-            [{"role": "user", "content": p}, {"role": "assistant", "content": c}]
-            for p, c in zip(batch["prompt"], batch["completion"])
-        ]
+    rows = yes_no_rows(ROWS, lambda i: 8 + i % 5)
 
     config = build_config({
         "domain": "any", "model": model_path, "batch_size": 4, "gradient_accumulation": 1,
@@ -63,7 +54,7 @@ def train_with_ticking_clock(model_path: str, output_dir: Path) -> dict[str, obj
     })
     transformers.set_seed(0)  # the adapters are initialised before Trainer seeds
     tokenizer = load_tokenizer(model_path)
-    tokens = tokenize_dataset(rows, formatter, tokenizer, 64, "any")
+    tokens = tokenize_dataset(rows, user_assistant, tokenizer, 64, "any")
     model = prepare_model(load_model(model_path), config)
     result = train(model, tokenizer, tokens, config, output_dir, now=TickingClock())
     return {
@@ -94,13 +85,7 @@ def test_a_resumed_budgeted_run_stops_where_the_uninterrupted_one_does(tmp_path:
     killed = tmp_path / "killed"
     process = subprocess.Popen(command(tiny_model, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = killed / f"checkpoint-{KILL_AFTER_CHECKPOINT}" / CHECKPOINT_COMPLETE
-    deadline = time.monotonic() + 300
-    while not marker.exists():
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "no checkpoint was written"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    sigkill_when_written(process, marker, 300, ended="the run ended before it could be killed", never="no checkpoint was written")
 
     resumed = outcome(subprocess.run(command(tiny_model, killed), capture_output=True, text=True, timeout=600))
     assert resumed["resumed_from"] is not None
