@@ -18,15 +18,10 @@ from click.testing import CliRunner
 from domaintune import Domain
 from domaintune.cli import cli
 from domaintune.evaluation.endpoint import read_label
+from eval_rows import HELD_OUT, QUESTION
 
-QUESTION = "Does this sentence mention an animal?"  # the test domain's (tests/conftest.py)
 ROWS = [
-    ("A horse ran along the beach at dawn.", "yes"),
-    ("The bus was late again this morning.", "no"),
-    ("Our cat sleeps on the warm laptop.", "yes"),
-    ("The shop sells paper and pens.", "no"),
-    ("A dog barked at the postman.", "yes"),
-    ("The tax office opens at eight.", "no"),
+    *HELD_OUT,
     ("Mail anna.berg@example.com about the goats.", "yes"),
     ("The train leaves at nine.", "no"),
 ]

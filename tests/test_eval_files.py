@@ -10,23 +10,12 @@ import pytest
 from click.testing import CliRunner
 from domaintune import Domain
 from domaintune.cli import cli
-
-QUESTION = "Does this sentence mention an animal?"  # the test domain's (tests/conftest.py)
+from eval_rows import HELD_OUT, QUESTION
 
 
 def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
-
-
-HELD_OUT = [
-    ("A horse ran along the beach at dawn.", "yes"),
-    ("The bus was late again this morning.", "no"),
-    ("Our cat sleeps on the warm laptop.", "yes"),
-    ("The shop sells paper and pens.", "no"),
-    ("A dog barked at the postman.", "yes"),
-    ("The tax office opens at eight.", "no"),
-]
 
 
 def held_out_rows() -> list[dict[str, str]]:

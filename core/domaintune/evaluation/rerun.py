@@ -69,6 +69,17 @@ def run_models(run_dir: Path, settings: RunSettings) -> Iterator[tuple[str, Any]
     yield "tuned", model
 
 
+def _run_data(run_dir: Path, reporter: Reporter, step: str) -> tuple[RunSettings, tuple[Any, Any, dict[str, Any]]]:
+    """A finished run's settings, and its training rows, held-out rows and data figures read
+    and filtered as the run read them (the canaries it planted are no figure of the data)."""
+    settings = run_settings(run_dir)
+    quiet_libraries()
+    reporter.step(f"{step} for domain {settings.domain.name!r}")
+    train_set, eval_set, data_info = prepare_data(settings.domain, settings.config, filters=settings.parts.data_filters)
+    data_info.pop("planted_rows", None)
+    return settings, (train_set, eval_set, data_info)
+
+
 def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """Score a finished run's base and tuned models again on its held-out rows, with the
     settings it was trained with; writes ``eval.json`` in the run folder and returns it."""
@@ -76,12 +87,8 @@ def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, A
     from domaintune.training.distributed import start_processes
 
     reporter = reporter or SilentReporter()
-    settings = run_settings(run_dir)
+    settings, (train_set, eval_set, data_info) = _run_data(run_dir, reporter, "Loading held-out data")
     config, domain, parts = settings.config, settings.domain, settings.parts
-    quiet_libraries()
-    reporter.step(f"Loading held-out data for domain {domain.name!r}")
-    train_set, eval_set, data_info = prepare_data(domain, config, filters=parts.data_filters)
-    data_info.pop("planted_rows", None)
     reporter.step("Loading the models")
     tokenizer = load_tokenizer(resolve_model(config.model), trust_remote_code=config.trust_remote_code)
     scoring = Scoring.build(
@@ -122,12 +129,10 @@ def evaluate_run_on_files(
 
     reporter = reporter or SilentReporter()
     check_files(files)
-    settings = run_settings(run_dir)
+    settings, (train_set, _, run_data) = _run_data(
+        run_dir, reporter, "Reading the run's training data and the held-out files"
+    )
     config, domain, parts = settings.config, settings.domain, settings.parts
-    quiet_libraries()
-    reporter.step(f"Reading the run's training data and the held-out files for domain {domain.name!r}")
-    train_set, _, run_data = prepare_data(domain, config, filters=parts.data_filters)
-    run_data.pop("planted_rows", None)
     tokenizer = load_tokenizer(resolve_model(config.model), trust_remote_code=config.trust_remote_code)
     processes = start_processes()
     scorings, infos, warnings, eval_sets = [], [], [], []
