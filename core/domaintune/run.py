@@ -78,11 +78,10 @@ def run_job(
         for notice in folder.notices if folder else []:
             reporter.step(notice)
         run_dir, state = processes.from_main((folder.path, folder.state) if folder else None)
-        if processes.is_main:
-            write_log_to(run_dir / TRAIN_LOG)
         if state == "reports":
             if not processes.is_main:
                 return RunOutcome(run_dir=run_dir, summary={}, is_main=False)
+            write_log_to(run_dir / TRAIN_LOG)
             reporter.step("Training and scoring had finished: writing the reports the run lacks")
             summary = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
             write_reports(run_dir, summary, config)
@@ -115,6 +114,7 @@ def run_job(
         model = cast_frozen_weights(model, config).to(device_for(processes))
         if processes.is_main:  # only now: a model that does not load leaves no run behind
             write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+            write_log_to(run_dir / TRAIN_LOG)  # the logs held so far, then each as it comes
         scoring = Scoring.build(domain, config, tokenizer, parts, train_set, eval_set, processes, reporter)
 
         base = scoring.predict(model, "base")
