@@ -42,7 +42,8 @@ def test_accelerate_launch_on_two_cpu_processes_gives_the_loss_curve_of_one(
     tmp_path: Path, tiny_model: str
 ) -> None:
     (tmp_path / "settings.yaml").write_text(
-        "epochs: 1\nlogging_steps: 1\nlearning_rate: 0.005\ngradient_accumulation: 1\nsave_steps: 3\n",
+        "epochs: 1\nlogging_steps: 1\nlearning_rate: 0.005\ngradient_accumulation: 1\nsave_steps: 3\n"
+        "keep_checkpoints: true\n",  # the test reads a checkpoint after the run finished
         encoding="utf-8",
     )
     one = run(tmp_path / "one", tiny_model, [])
