@@ -19,7 +19,7 @@ from domaintune.cli import cli
 from domaintune.cli.export import PARITY_FAILED_EXIT_CODE
 from domaintune.deploy.export import export_run
 from domaintune.deploy.export.gguf import write_gguf
-from domaintune.deploy.export.parity import check_parity, held_out_prompts, write_parity
+from domaintune.deploy.export.parity import Parity, _compare_labels, _judge, check_parity, held_out_prompts, write_parity
 from domaintune.deploy.runmodel import load_run_model
 from domaintune.errors import ConfigError, ExportError, ParityError
 from domaintune.progress import SilentReporter
@@ -242,3 +242,26 @@ def test_bad_requests_fail_before_any_model_loads(run_dir: Path, tmp_path: Path)
         export_run(tmp_path, "merged")
     result = CliRunner().invoke(cli, ["export", str(run_dir), "--to", "merged", "--quant", "q8_0"])
     assert result.exit_code == 1 and "applies to gguf and ollama" in result.output
+
+
+def _parity_with_logit_difference(difference: float) -> Parity:
+    return Parity(
+        export="x.gguf", kind="f16", rows=3, agreement=1.0, max_logit_difference=difference,
+        ends_with_end_of_turn=1.0, reference_ends_with_end_of_turn=1.0, end_of_turn_token=END_OF_TURN, max_new_tokens=4,
+    )
+
+
+def test_a_label_flip_on_a_near_tie_is_reported_and_one_beyond_rounding_fails() -> None:
+    reference = [[-0.10, -0.12], [-0.5, -2.0], [-1.0, -0.2]]
+    near_tie_flipped = [[-0.13, -0.11], [-0.5, -2.0], [-1.0, -0.2]]  # margin 0.02 < 2 x 0.03
+    parity = _parity_with_logit_difference(0.03)
+    _compare_labels(parity, reference, near_tie_flipped)
+    _judge(parity)
+    assert parity.label_agreement == pytest.approx(2 / 3) and parity.label_flips_outside_ties == 0 and parity.passed
+
+    clear_flip = [[-0.10, -0.12], [-2.0, -0.5], [-1.0, -0.2]]  # margin 1.5
+    parity = _parity_with_logit_difference(0.03)
+    _compare_labels(parity, reference, clear_flip)
+    _judge(parity)
+    assert parity.label_flips_outside_ties == 1 and not parity.passed
+    assert "1 of 3 rows" in parity.failures[0]

@@ -28,10 +28,15 @@ def _parity_table(parity: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     table.add_column("required", justify="right")
     required = parity.get("required", {})
-    keys = {"agreement": "agreement", "label agreement": "label_agreement", "ends with end-of-turn": "ends_with_end_of_turn"}
+    keys = {
+        "agreement": ("agreement", ">="),
+        "label flips outside near ties": ("label_flips_outside_ties", "="),
+        "ends with end-of-turn": ("ends_with_end_of_turn", ">="),
+    }
     for figure, value in parity_summary(parity):
-        needed = required.get(keys.get(figure, ""))
-        table.add_row(escape(figure), escape(value), "" if needed is None else f">= {needed:g}")
+        key, relation = keys.get(figure, ("", ""))
+        needed = required.get(key)
+        table.add_row(escape(figure), escape(value), "" if needed is None else f"{relation} {needed:g}")
     return table
 
 

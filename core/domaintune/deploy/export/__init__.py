@@ -157,5 +157,8 @@ def parity_summary(parity: dict[str, Any]) -> list[tuple[str, str]]:
         ("ends with end-of-turn", f"{parity['ends_with_end_of_turn']:.3f} ({parity['end_of_turn_token']})"),
     ]
     if parity.get("label_agreement") is not None:
-        rows.insert(2, ("label agreement", f"{parity['label_agreement']:.3f}"))
+        rows[2:2] = [
+            ("label agreement", f"{parity['label_agreement']:.3f}"),
+            ("label flips outside near ties", f"{parity['label_flips_outside_ties']} (margin > {parity['label_tie_margin']:.3g})"),
+        ]
     return rows
