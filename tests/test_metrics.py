@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from domaintune import Metric
 from domaintune.evaluation.comparison import paired_bootstrap
-from domaintune.evaluation.metrics import accuracy
+from domaintune.evaluation.metrics import accuracy, balanced_accuracy, macro_f1
 from domaintune.evaluation.scoring import compute_metrics, metrics_by_group
 
 # Task a: 4 rows, 3 right; task b: 2 rows, 0 right.
@@ -39,3 +43,20 @@ def test_paired_bootstrap_interval_brackets_the_difference() -> None:
     assert interval.low > 0 and interval.excludes_zero
     same = paired_bootstrap(macro, PREDICTIONS, PREDICTIONS, REFERENCES, seed=0, columns={"task": TASKS})
     assert (same.low, same.high) == (0.0, 0.0) and not same.excludes_zero
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Yes", "No", "maybe"]), st.sampled_from(["Yes", "No", "maybe"])), min_size=1, max_size=40))
+def test_counted_metrics_equal_scikit_learns(pairs: list[tuple[str, str]]) -> None:
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    predictions, references = [p for p, _ in pairs], [r for _, r in pairs]
+    labels = sorted(set(references))
+    assert accuracy(predictions, references) == pytest.approx(accuracy_score(references, predictions))
+    assert macro_f1(predictions, references) == pytest.approx(
+        f1_score(references, predictions, labels=labels, average="macro", zero_division=0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # predictions of labels no reference has
+        expected = balanced_accuracy_score(references, predictions)
+    assert balanced_accuracy(predictions, references) == pytest.approx(expected)

@@ -17,7 +17,14 @@ from domaintune.data.source_files import decode_utf8, read_utf8, require_file
 from domaintune.data.tasks import matches_tasks, select_tasks
 from domaintune.domain import Batch, Formatter, TaskType
 from domaintune.errors import ConfigError, DataError, PluginError
-from domaintune.evaluation.metrics import accuracy, exact_match, macro_f1, normalize_answer, token_f1
+from domaintune.evaluation.metrics import (
+    accuracy,
+    balanced_accuracy,
+    exact_match,
+    macro_f1,
+    normalize_answer,
+    token_f1,
+)
 from domaintune.safety.engine import PiiMasker
 from domaintune.safety.figures import (
     evaluate_flags,
@@ -64,7 +71,7 @@ __all__ = [
     # Prompt formats.
     "Batch", "Formatter", "TaskType",
     # Metric helpers.
-    "accuracy", "exact_match", "macro_f1", "normalize_answer", "token_f1",
+    "accuracy", "balanced_accuracy", "exact_match", "macro_f1", "normalize_answer", "token_f1",
     # Safety filter building blocks.
     "EMAIL", "OBFUSCATED_EMAIL", "PERSON_WORD", "STREET_ADDRESS", "US_PHONE", "US_STATES",
     "Identifier", "MaskingApply", "PiiMasker", "Span", "email_recognizer", "evaluate_flags",

@@ -3,15 +3,17 @@ and macro-F1, per task and macro-averaged over tasks, beside each task's majorit
 baseline.
 
 Answers are normalized as LegalBench's ``evaluation.py`` does (punctuation removed, stripped,
-lower-cased) before they are compared. scikit-learn is imported on first use.
+lower-cased) before they are compared.
 """
 
 from __future__ import annotations
 
 import string
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+
+from domaintune.kit import balanced_accuracy as kit_balanced_accuracy
+from domaintune.kit import macro_f1 as kit_macro_f1
 
 Scores = dict[str, float]
 PER_TASK_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -35,26 +37,14 @@ def accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 
 def balanced_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Mean recall over the labels that occur in the references (LegalBench's metric)."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    if not references:
-        return 0.0
-    predicted, expected = _normalized(predictions, references)
-    with warnings.catch_warnings():
-        # An answer no reference has ("maybe") only costs recall; that is not worth a warning.
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        return float(balanced_accuracy_score(expected, predicted))
+    """Mean recall over the labels that occur in the references (LegalBench's metric); an
+    answer no reference has ("maybe") only costs recall."""
+    return kit_balanced_accuracy(*_normalized(predictions, references))
 
 
 def macro_f1(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Macro-F1 over the labels that occur in the references."""
-    from sklearn.metrics import f1_score
-
-    if not references:
-        return 0.0
-    predicted, expected = _normalized(predictions, references)
-    return float(f1_score(expected, predicted, labels=sorted(set(expected)), average="macro", zero_division=0))
+    return kit_macro_f1(*_normalized(predictions, references))
 
 
 METRIC_FUNCTIONS: dict[str, Callable[[Sequence[str], Sequence[str]], float]] = {
