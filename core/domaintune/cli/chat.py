@@ -40,20 +40,29 @@ def chat(run_dir: Path, prompt: str | None, base: bool, temperature: float, max_
     with friendly_errors():
         run_model = load_run_model(run_dir, base=base)
         engine = Engine(run_model.model, run_model.tokenizer, max_batch=1).start()
-        session = ChatSession(run_model, engine, temperature, max_tokens, seed)
-        if prompt is not None:
-            _answer(session, prompt.strip())
-            return
-        click.echo(f"Chatting with {run_model.name} ({run_model.domain.name}); Ctrl+D or /exit ends.", err=True)
-        while True:
-            try:
-                text = input("> ")
-            except EOFError:
-                break
-            if text.strip() == "/exit":
-                break
-            if text.strip():
-                _answer(session, text)
+        try:
+            _converse(ChatSession(run_model, engine, temperature, max_tokens, seed), prompt)
+        finally:
+            # The worker thread must end before the interpreter does: one still inside a torch
+            # op at exit aborts the process ("terminate called without an active exception").
+            engine.stop()
+
+
+def _converse(session: ChatSession, prompt: str | None) -> None:
+    if prompt is not None:
+        _answer(session, prompt.strip())
+        return
+    run_model = session.run_model
+    click.echo(f"Chatting with {run_model.name} ({run_model.domain.name}); Ctrl+D or /exit ends.", err=True)
+    while True:
+        try:
+            text = input("> ")
+        except EOFError:
+            break
+        if text.strip() == "/exit":
+            break
+        if text.strip():
+            _answer(session, text)
 
 
 def _answer(session: ChatSession, text: str) -> None:
