@@ -102,6 +102,13 @@ def test_keep_checkpoints_keeps_them(tmp_path: Path, tiny_model: str, test_domai
     assert kept is not None and (kept / CHECKPOINT_COMPLETE).is_file()
     checkpoint_bytes = sum(p.stat().st_size for p in (run_dir / "checkpoints").rglob("*") if p.is_file())
     assert summary["run_dir_bytes"] > checkpoint_bytes > 0
+    # Where training time went: every step timed, the saves' gaps filed under checkpoints.
+    split = summary["train"]["time_split"]
+    assert split["steps"] == summary["train"]["steps"]
+    assert split["steps_s"] > 0 and split["checkpoint_s"] > 0 and split["heldout_loss_s"] == 0
+    spent = split["steps_s"] + split["checkpoint_s"] + split["between_steps_s"]
+    assert spent <= summary["train"]["seconds"] + 0.5 and 0 < split["steps_share"] < 1
+    assert "of it in optimizer steps" in (run_dir / "report.md").read_text(encoding="utf-8")
 
 
 def test_model_label_names_no_local_path(tmp_path: Path) -> None:

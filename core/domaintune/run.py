@@ -183,6 +183,7 @@ def run_job(
                 "stopped_early": trained.stopped_early,
                 "best_eval_loss": trained.best_eval_loss,
                 "micro_batch_changes": trained.micro_batch_changes,
+                "time_split": trained.time_split,
                 "resumed_from": trained.resumed_from,
                 "loss_history": [
                     {"step": entry["step"], "loss": entry["loss"]}

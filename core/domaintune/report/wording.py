@@ -64,6 +64,18 @@ def training_facts(train: dict[str, Any]) -> str:
             if train.get("stopped_early") else ""
         )
         + "."
+        + _time_split(train.get("time_split") or {})
+    )
+
+
+def _time_split(split: dict[str, float]) -> str:
+    """`` 92% of it in optimizer steps; ...``: where training time went besides the steps."""
+    if not split.get("steps"):
+        return ""
+    return (
+        f" {split['steps_share']:.0%} of it in optimizer steps; between steps "
+        f"{split['between_steps_s']:.0f} s (next batch, logging), checkpoints {split['checkpoint_s']:.0f} s, "
+        f"held-out loss {split['heldout_loss_s']:.0f} s."
     )
 
 

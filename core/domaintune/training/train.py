@@ -47,6 +47,7 @@ from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.memory import MicroBatches, StartingWeights, no_lowering_on_several_processes
 from domaintune.training.schedule import WallClockBudget, warmup_stable_decay
 from domaintune.training.status import StatusCallback
+from domaintune.training.timing import StepTimer
 from domaintune.training.totals import TokenCount, TrainingClock
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ class TrainResult:
     micro_batch_changes: list[str] = dataclasses.field(default_factory=list)
     """How the micro-batch was lowered after out-of-memory errors, e.g. "micro-batch 8 -> 4,
     gradient accumulation 1 -> 2 after out-of-memory"; the rows per optimizer step stay."""
+    time_split: dict[str, float] = dataclasses.field(default_factory=dict)
+    """This process's training seconds in optimizer steps and in the gaps between them
+    (`timing.TimeSplit`), for this attempt at the run (not before a resume)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -100,6 +104,7 @@ class TrainingPlan:
     starting_weights: StartingWeights | None
     callbacks: Sequence[TrainerCallback] = ()
     show: TrainingProgress = lambda status: None
+    timer: StepTimer = dataclasses.field(default_factory=StepTimer)
 
 
 def train(
@@ -185,6 +190,7 @@ def train(
         stopped_early=stopped_early(trainer, total_steps),
         best_eval_loss=trainer.state.best_metric,
         micro_batch_changes=micro.changes,
+        time_split=plan.timer.split.as_dict(),
     )
 
 
@@ -246,6 +252,7 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
             MarkCompleteCheckpoints(plan.clock, plan.tokens, plan.processes),
             *early_stopping_callbacks(config),
             StatusCallback(plan.show, plan.tokens, plan.budget, world),
+            plan.timer,
             *plan.callbacks,
         ],
         tokens=plan.tokens,
