@@ -5,6 +5,7 @@ what it was asked, so resuming from the response cache is seen to ask no row twi
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -45,6 +46,12 @@ class ChatServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out closed its socket before the late answer (the timeout
+        test does it on purpose): not worth a traceback in the test output."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -172,12 +179,13 @@ def test_endpoint_that_times_out_fails_naming_the_cache_and_the_fix(
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert "8 of 8 requests failed" in output and "APITimeoutError" in output and "run the same command again" in output
-    # The client gives up on the last retry as soon as it is sent; the server thread reading it
-    # may record it a moment later on a busy machine.
-    deadline = time.monotonic() + 5
-    while len(server.seen) < 2 * len(ROWS) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(server.seen) == 2 * len(ROWS)  # first try and one retry each
+    # A first try and one retry per row, never more. The client gives up on a retry a second
+    # after sending it; on a busy machine the server may not have read some of them by then
+    # (seen under pytest-xdist), so the retries are counted as "some, at most one per row".
+    time.sleep(1)
+    tries = Counter(body["messages"][-1]["content"] for body in server.seen)
+    assert len(tries) == len(ROWS)  # every row asked
+    assert max(tries.values()) == 2 and len(server.seen) <= 2 * len(ROWS)
 
 
 def test_dropped_connections_then_a_resume_asks_no_row_twice(

@@ -22,7 +22,8 @@ GATE_FAILED_EXIT_CODE = 3
 
 
 def fail(error: DomaintuneError) -> None:
-    stderr.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, emoji=False)
+    # soft_wrap: no line breaks of our own, so a file path in the message stays whole to copy.
+    stderr.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, emoji=False, soft_wrap=True)
     sys.exit(1)
 
 
@@ -37,7 +38,7 @@ def friendly_errors() -> Iterator[None]:
 
 def say(message: str) -> None:
     """One plain line on stderr (file names may hold brackets: no rich markup)."""
-    stderr.print(message, markup=False, emoji=False, highlight=False)
+    stderr.print(message, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def results_table(summary: dict[str, Any]) -> Table:
