@@ -21,6 +21,11 @@ from domaintune.testing import build_tiny_model
 # The tests never need the network; fail fast instead of waiting for a timeout.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist each worker's torch (and the runs it starts) gets its share of the cores,
+# not all of them: two workers on 2 cores would otherwise run four threads.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 TEST_DOMAIN = "testdomain"
 TEST_PLUGIN_NAME = "testdomain-plugin"
