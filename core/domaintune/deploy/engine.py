@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from domaintune.errors import DomaintuneError
+from domaintune.positions import last_positions
 
 if TYPE_CHECKING:
     import torch
@@ -165,7 +166,7 @@ class Engine:
         with torch.inference_mode():
             output = self.model(
                 input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                cache=cache, use_cache=True, logits_to_keep=1,
+                cache=cache, use_cache=True, logits_to_keep=last_positions(1, input_ids.device),
             )
             logits = output.logits[:, -1, :].float()
             tokens = [row.choose(logits[i]) for i, row in enumerate(rows)]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from domaintune.data.encoding import tokenize_texts
 from domaintune.evaluation.scoring import left_padded
+from domaintune.positions import last_positions
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -34,7 +35,7 @@ def general_knowledge_accuracy(
     longest = max(len(choice) for choice in choice_spans)
     model.eval()
     with torch.inference_mode(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(**inputs, use_cache=False, logits_to_keep=longest + 1).logits
+        logits = model(**inputs, use_cache=False, logits_to_keep=last_positions(longest + 1, model.device)).logits
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     scores = []
     for row_log_probs, choice in zip(log_probs, choice_spans):

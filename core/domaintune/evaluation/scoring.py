@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from domaintune.data.encoding import cut_middle, split_prompt_answer, tokenize_texts
 from domaintune.domain import Domain, Formatter, Metric, SafetyFilter
 from domaintune.plugins import blame
+from domaintune.positions import last_positions
 
 if TYPE_CHECKING:
     import datasets
@@ -147,7 +148,7 @@ def label_log_likelihoods(
             inputs = left_padded([sequences[i][prefix:] for i in batch], tokenizer.pad_token_id, device)
             if prefix_cache is not None:
                 inputs = _after_prefix(inputs, prefix, prefix_cache)
-            logits = model(**inputs, use_cache=prefix_cache is not None, logits_to_keep=keep).logits
+            logits = model(**inputs, use_cache=prefix_cache is not None, logits_to_keep=last_positions(keep, device)).logits
             batch_log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, index in enumerate(batch):
                 log_probs[index] = batch_log_probs[row]
@@ -229,6 +230,7 @@ def generate_answers(
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
+                logits_to_keep=last_positions(1, model.device),  # generate's own 1 is an int
             )
             new_tokens = output[:, inputs["input_ids"].shape[1]:]
             for index, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):

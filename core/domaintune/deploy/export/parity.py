@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from domaintune.errors import ExportError, ParityError
 from domaintune.files import write_json_atomic
+from domaintune.positions import last_positions
 from domaintune.progress import Reporter
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def _answer_logits(model: PreTrainedModel, ids: list[int], answer: list[int]) ->
     import torch
 
     inputs = torch.tensor([ids + answer[:-1]], device=model.device)
-    return model(input_ids=inputs, logits_to_keep=len(answer)).logits[0].float().cpu()
+    return model(input_ids=inputs, logits_to_keep=last_positions(len(answer), model.device)).logits[0].float().cpu()
 
 
 def check_parity(
