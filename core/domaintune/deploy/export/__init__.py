@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from domaintune.deploy.export.gguf import QUANTS
 from domaintune.deploy.export.parity import Parity, check_parity, held_out_prompts, write_parity
 from domaintune.errors import ExportError
-from domaintune.progress import Reporter, SilentReporter
+from domaintune.progress import Reporter, SilentReporter, library_logs, quiet_libraries
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -120,31 +120,36 @@ def export_run(
     folder = Path(out) if out is not None else default_folder(run_dir, to, quant or ("f16" if to != "merged" else None))
     quant = _check_request(run_dir, to, quant, folder)
 
-    reporter.step(f"Loading the tuned model of {run_dir}")
-    run_model = load_run_model(run_dir)
-    end_of_turn = end_of_turn_token(run_model.tokenizer)
-    gguf_name = f"{run_dir.resolve().name}-{quant}.gguf"
-    reporter.step(f"Writing the {to} export to {folder}")
-    if to == "merged":
-        card = _model_card(run_dir, tuned_model_dir(run_dir, run_model.config), to)
-        write_merged(run_model, folder, end_of_turn[1], card)
-        files = [folder]
-    else:
-        # The Modelfile's checks (is the template rewritable?) come before the big write.
-        text = modelfile(run_model, gguf_name, end_of_turn[0]) if to == "ollama" else None
-        write_gguf(run_model.model, run_model.tokenizer, folder / gguf_name, str(quant), end_of_turn[1], run_dir.resolve().name)
-        files = [folder / gguf_name]
-        if text is not None:
-            write_text_atomic(folder / "Modelfile", text)
-            files.append(folder / "Modelfile")
+    # Library warnings and progress bars (transformers' GGUF reader has one) go to the export's
+    # export.log, as a run's go to its train.log; the reporter says what is happening.
+    quiet_libraries()
+    with library_logs() as write_log_to:
+        reporter.step(f"Loading the tuned model of {run_dir}")
+        run_model = load_run_model(run_dir)
+        end_of_turn = end_of_turn_token(run_model.tokenizer)
+        gguf_name = f"{run_dir.resolve().name}-{quant}.gguf"
+        reporter.step(f"Writing the {to} export to {folder}")
+        if to == "merged":
+            card = _model_card(run_dir, tuned_model_dir(run_dir, run_model.config), to)
+            write_merged(run_model, folder, end_of_turn[1], card)
+            files = [folder]
+        else:
+            # The Modelfile's checks (is the template rewritable?) come before the big write.
+            text = modelfile(run_model, gguf_name, end_of_turn[0]) if to == "ollama" else None
+            write_gguf(run_model.model, run_model.tokenizer, folder / gguf_name, str(quant), end_of_turn[1], run_dir.resolve().name)
+            files = [folder / gguf_name]
+            if text is not None:
+                write_text_atomic(folder / "Modelfile", text)
+                files.append(folder / "Modelfile")
+        write_log_to(folder / "export.log")  # what was held so far, then each record as it comes
 
-    reporter.step("Reloading the export and checking parity on the run's held-out prompts")
-    export_model, export_tokenizer = _reload(to, folder, gguf_name)
-    parity = check_parity(
-        run_model, export_model, export_tokenizer, files[0], quant or "merged",
-        _labels(run_dir), end_of_turn, reporter,
-    )
-    write_parity(parity, folder)
+        reporter.step("Reloading the export and checking parity on the run's held-out prompts")
+        export_model, export_tokenizer = _reload(to, folder, gguf_name)
+        parity = check_parity(
+            run_model, export_model, export_tokenizer, files[0], quant or "merged",
+            _labels(run_dir), end_of_turn, reporter,
+        )
+        write_parity(parity, folder)
     return ExportOutcome(folder=folder, files=files, parity=parity)
 
 
