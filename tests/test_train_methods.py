@@ -169,3 +169,16 @@ def test_learning_rate_stays_at_its_peak_until_the_decay_fraction() -> None:
     spent = WallClockBudget(60.0)
     spent.fraction_used = 0.9
     assert rates(0.3, spent)[10] == pytest.approx(1 / 3)
+
+
+def test_bf16_frozen_weights_keep_the_rotary_frequencies_in_fp32(tiny_model: str) -> None:
+    from domaintune.model import load_model
+    from domaintune.training.methods import cast_frozen_weights
+
+    model = load_model(tiny_model)
+    before = [id(p) for p in model.parameters()]
+    model = cast_frozen_weights(model, build_config({"domain": "legal", "precision": "bf16"}))
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert [id(p) for p in model.parameters()] == before  # the same Parameters: tied weights stay tied
+    buffers = {name: b.dtype for name, b in model.named_buffers() if name.endswith("inv_freq")}
+    assert buffers and set(buffers.values()) == {torch.float32}
