@@ -13,8 +13,12 @@ Both score the same held-out rows (the seeded split of bench/train_throughput.py
             new tokens for the longest label, fp32; its text is mapped to the label it starts
             with (anything else counts as no label)
 
-Prints examples/s of each, the predictions' agreement and each one's accuracy; last line
-`RESULT speedup_vs_pipeline=<ours over pipeline>`.
+Prints examples/s of each, the predictions' agreement and each one's accuracy. Then a tuned
+model as `tune` scores it (LoRA merged into the frozen bf16 weights), label scoring and greedy
+generation by today's method (`logits_to_keep` as an int: torch copies the output layer's
+weight per row) and by ours (an index tensor). Last line
+`RESULT speedup_vs_pipeline=<ours over pipeline> speedup_vs_before=<tuned-model label scoring,
+ours over today's> generation_speedup_vs_before=<the same for generation>`.
 
 The endpoint path: `tune eval --endpoint` against a running OpenAI-compatible server, at
 concurrency 1 and 8, each from an empty response cache:
@@ -33,6 +37,7 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "legal" / "legalbench_overruling.train.jsonl"
@@ -73,6 +78,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="ours; RunConfig.eval_batch_size's default")
     parser.add_argument("--precision", choices=["auto", "fp32"], default="auto",
                         help="ours: auto = bf16 autocast where native, as `tune` scores")
+    parser.add_argument("--generate-rows", type=int, default=24, help="tuned-model setups: rows to generate for")
+    parser.add_argument("--new-tokens", type=int, default=16, help="tuned-model setups: new tokens per generated answer")
     parser.add_argument("--endpoint", help="an OpenAI-compatible base URL: time tune eval --endpoint instead")
     parser.add_argument("--served-model", default="run", help="with --endpoint: the model name the server serves")
     args = parser.parse_args()
@@ -142,7 +149,57 @@ def main() -> None:
     differing = [i for i, (a, b) in enumerate(zip(our_predictions, pipe_predictions)) if a != b]
     for i in differing[:10]:
         print(f"  row {i}: ours {our_predictions[i]!r}, pipeline {pipe_predictions[i]!r} (text {pipe_texts[i]!r})")
-    print(f"RESULT speedup_vs_pipeline={ours_rate / pipe_rate:.2f}")
+    before, after = tuned_model_setups(args, model, tokenizer, prompts, labels, bf16)
+    print(f"RESULT speedup_vs_pipeline={ours_rate / pipe_rate:.2f} speedup_vs_before={after['score'] / before['score']:.2f} "
+          f"generation_speedup_vs_before={after['generate'] / before['generate']:.2f}")
+
+
+def tuned_model_setups(
+    args: argparse.Namespace, model: Any, tokenizer: Any, prompts: list[str], labels: list[str], bf16: bool,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Rows/s of label scoring and of greedy generation on a tuned model as `tune` scores it
+    (LoRA on every linear layer, merged, the frozen weights in bf16 where native), today's
+    method (``logits_to_keep`` as an int) against ours (an index tensor, `domaintune.positions`).
+    The LoRA weights are freshly initialised (B = 0): the speed is what differs, not the answers."""
+    import copy
+
+    import torch
+    from domaintune.config import build_config
+    from domaintune.evaluation import scoring
+    from domaintune.training.methods import cast_frozen_weights, prepare_model
+
+    config = build_config(dict(get_domain_defaults()), {"domain": DOMAIN, "precision": "auto" if bf16 else "fp32"})
+    tuned = prepare_model(cast_frozen_weights(copy.deepcopy(model), config), config).merge_and_unload().eval()
+    generate_prompts = prompts[: args.generate_rows]
+    figures: dict[str, dict[str, float]] = {}
+    answers: dict[str, tuple[list[str], list[str]]] = {}
+    ours_positions = scoring.last_positions
+    for setup, positions in (("before", lambda count, device: count), ("ours", ours_positions)):
+        scoring.last_positions = positions  # today's method: transformers' int slice
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            scoring.score_labels(tuned, tokenizer, prompts[:2], labels, args.max_length, args.batch_size, lambda n: None)
+            started = time.monotonic()
+            picked = scoring.score_labels(tuned, tokenizer, prompts, labels, args.max_length, args.batch_size, lambda n: None)
+            score_rate = len(prompts) / (time.monotonic() - started)
+            started = time.monotonic()
+            generated = scoring.generate_answers(
+                tuned, tokenizer, generate_prompts, args.max_length, args.new_tokens, args.batch_size, lambda n: None
+            )
+            generate_rate = len(generate_prompts) / (time.monotonic() - started)
+        figures[setup] = {"score": score_rate, "generate": generate_rate}
+        answers[setup] = (picked, generated)
+        print(f"tuned model, {setup:6s}: label scoring {score_rate:6.2f} rows/s, generation "
+              f"{generate_rate:5.2f} rows/s ({len(generate_prompts)} rows, {args.new_tokens} new tokens)")
+    scoring.last_positions = ours_positions
+    print(f"tuned model: same labels {answers['before'][0] == answers['ours'][0]}, "
+          f"same generated text {answers['before'][1] == answers['ours'][1]}")
+    return figures["before"], figures["ours"]
+
+
+def get_domain_defaults() -> dict[str, Any]:
+    from domaintune.plugins import get_domain
+
+    return dict(get_domain(DOMAIN).defaults)
 
 
 def endpoint_main(args: argparse.Namespace) -> None:
