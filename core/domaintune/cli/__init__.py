@@ -6,6 +6,7 @@ inside the commands that need them, so `tune --help` and `tune plugins` start fa
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,4 +66,7 @@ cli.add_command(sweep_command)
 
 
 def main() -> None:
+    # peft reads transformers 5's deprecated `is_gradient_checkpointing` on every model it
+    # wraps or loads; the FutureWarning names neither our code nor anything a user can change.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     cli(prog_name=Path(sys.argv[0]).name if sys.argv[0].endswith(("tune", "domaintune")) else "tune")
