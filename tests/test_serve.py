@@ -153,16 +153,25 @@ def test_32_concurrent_requests_each_equal_the_prompt_alone(server: Any) -> None
 
 
 def test_client_leaving_mid_stream_frees_its_slot(server: Any) -> None:
-    before = httpx.get(f"{server.url}/health", timeout=10).json()["cancelled"]
-    with httpx.stream("POST", f"{server.url}/v1/chat/completions", timeout=60,
-                      content=json.dumps(ask("A long story about the dog", max_tokens=200, stream=True))) as stream:
-        next(stream.iter_lines())  # the first event, then hang up
     import time
 
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{server.url}/health", timeout=10).json()["cancelled"] == before:
-        assert time.monotonic() < deadline, "the abandoned request kept its row"
-        time.sleep(0.01)
+    def cancelled() -> int:
+        return httpx.get(f"{server.url}/health", timeout=10).json()["cancelled"]
+
+    # The tiny model can finish its 200 tokens before a busy server notices the hang-up (then
+    # nothing is left to cancel): up to five abandoned requests, and at least one must be
+    # dropped from the batch.
+    before = cancelled()
+    for attempt in range(5):
+        with httpx.stream("POST", f"{server.url}/v1/chat/completions", timeout=60,
+                          content=json.dumps(ask(f"A long story about the dog {attempt}", max_tokens=200, stream=True))) as stream:
+            next(stream.iter_lines())  # the first event, then hang up
+        deadline = time.monotonic() + 5
+        while cancelled() == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if cancelled() > before:
+            break
+    assert cancelled() > before, "no abandoned request was dropped from the batch"
     assert post(server, ask("still there?")).status_code == 200
 
 
