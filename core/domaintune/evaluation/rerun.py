@@ -63,7 +63,8 @@ def run_models(run_dir: Path, settings: RunSettings) -> Iterator[tuple[str, Any]
     if config.uses_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, tuned_dir(run_dir, settings)).merge_and_unload()
+        # Unmerged, as the run scored it: merging into bf16 weights rounds the update away.
+        model = PeftModel.from_pretrained(model, tuned_dir(run_dir, settings))
     else:
         model = load_model(str(tuned_dir(run_dir, settings)), trust_remote_code=config.trust_remote_code)
     yield "tuned", model
