@@ -12,6 +12,7 @@ import string
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from domaintune.kit import accuracy as kit_accuracy
 from domaintune.kit import balanced_accuracy as kit_balanced_accuracy
 from domaintune.kit import macro_f1 as kit_macro_f1
 
@@ -30,10 +31,7 @@ def _normalized(predictions: Sequence[str], references: Sequence[str]) -> tuple[
 
 
 def accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
-    if not references:
-        return 0.0
-    predicted, expected = _normalized(predictions, references)
-    return sum(p == r for p, r in zip(predicted, expected)) / len(expected)
+    return kit_accuracy(*_normalized(predictions, references))
 
 
 def balanced_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
