@@ -14,7 +14,7 @@ Both score the same held-out rows (the seeded split of bench/train_throughput.py
             with (anything else counts as no label)
 
 Prints examples/s of each, the predictions' agreement and each one's accuracy. Then a tuned
-model as `tune` scores it (LoRA merged into the frozen bf16 weights), label scoring and greedy
+model as `tune` scores it (LoRA unmerged over the frozen bf16 weights), label scoring and greedy
 generation by today's method (`logits_to_keep` as an int: torch copies the output layer's
 weight per row) and by ours (an index tensor). Last line
 `RESULT speedup_vs_pipeline=<ours over pipeline> speedup_vs_before=<tuned-model label scoring,
@@ -158,7 +158,7 @@ def tuned_model_setups(
     args: argparse.Namespace, model: Any, tokenizer: Any, prompts: list[str], labels: list[str], bf16: bool,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Rows/s of label scoring and of greedy generation on a tuned model as `tune` scores it
-    (LoRA on every linear layer, merged, the frozen weights in bf16 where native), today's
+    (LoRA on every linear layer, unmerged, the frozen weights in bf16 where native), today's
     method (``logits_to_keep`` as an int) against ours (an index tensor, `domaintune.positions`).
     The LoRA weights are freshly initialised (B = 0): the speed is what differs, not the answers."""
     import copy
@@ -166,10 +166,11 @@ def tuned_model_setups(
     import torch
     from domaintune.config import build_config
     from domaintune.evaluation import scoring
+    from domaintune.plugins import get_domain
     from domaintune.training.methods import cast_frozen_weights, prepare_model
 
-    config = build_config(dict(get_domain_defaults()), {"domain": DOMAIN, "precision": "auto" if bf16 else "fp32"})
-    tuned = prepare_model(cast_frozen_weights(copy.deepcopy(model), config), config).merge_and_unload().eval()
+    config = build_config(dict(get_domain(DOMAIN).defaults), {"domain": DOMAIN, "precision": "auto" if bf16 else "fp32"})
+    tuned = prepare_model(cast_frozen_weights(copy.deepcopy(model), config), config).eval()
     generate_prompts = prompts[: args.generate_rows]
     figures: dict[str, dict[str, float]] = {}
     answers: dict[str, tuple[list[str], list[str]]] = {}
@@ -194,12 +195,6 @@ def tuned_model_setups(
     print(f"tuned model: same labels {answers['before'][0] == answers['ours'][0]}, "
           f"same generated text {answers['before'][1] == answers['ours'][1]}")
     return figures["before"], figures["ours"]
-
-
-def get_domain_defaults() -> dict[str, Any]:
-    from domaintune.plugins import get_domain
-
-    return dict(get_domain(DOMAIN).defaults)
 
 
 def endpoint_main(args: argparse.Namespace) -> None:
