@@ -183,27 +183,67 @@ def test_sweep_help_imports_neither_optuna_nor_torch() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_trainer_callback_reports_validation_loss_and_stops_a_pruned_trial() -> None:
+class Ticks:
+    """A clock the test sets."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_trainer_callback_validates_at_each_quarter_of_the_budget_and_stops_a_pruned_trial() -> None:
     import optuna
-    from domaintune.sweep.objective import ReportToTrial
+    from domaintune.sweep.objective import ValidateAndReport
     from transformers import TrainerControl, TrainerState
 
     study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
     good = study.ask()
-    good.report(0.5, 2)
+    good.report(0.5, 1)
     study.tell(good, 0.5)
 
-    trial = study.ask()
-    callback, state, control = ReportToTrial(trial), TrainerState(), TrainerControl()
-    state.global_step = 2
-    callback.on_evaluate(None, state, control, metrics={"eval_loss": 0.4})
-    assert not control.should_training_stop and callback.pruned_at is None  # better: goes on
-    trial_two = study.ask()
-    callback_two, control_two = ReportToTrial(trial_two), TrainerControl()
-    state.global_step = 2
-    callback_two.on_evaluate(None, state, control_two, metrics={"eval_loss": 3.0})
-    assert control_two.should_training_stop and callback_two.pruned_at == 2  # worse than the median
-    assert study.trials[2].intermediate_values == {2: 3.0}
+    def validations(trial: optuna.Trial, losses: list[float]) -> tuple[list[int], ValidateAndReport]:
+        """Steps a trial of 1,000 planned steps validates at, one step a second, budget 100 s."""
+        clock, state = Ticks(), TrainerState(max_steps=1000)
+        callback, asked = ValidateAndReport(trial, budget_s=100, now=clock), []
+        callback.on_train_begin(None, state, TrainerControl())
+        for step in range(1, 101):
+            clock.now, state.global_step, control = float(step), step, TrainerControl()
+            control.should_training_stop = step == 100  # as the budget's callback says
+            callback.on_step_end(None, state, control)
+            if control.should_evaluate:
+                assert control.should_save  # early stopping keeps a checkpoint of each
+                asked.append(step)
+                callback.on_evaluate(None, state, control, metrics={"eval_loss": losses[len(asked) - 1]})
+                if control.should_training_stop:
+                    break
+        return asked, callback
+
+    # The budget ends the trial at step 100, long before a quarter of its planned steps.
+    asked, callback = validations(study.ask(), [0.4, 0.3, 0.2, 0.1])
+    assert asked == [25, 50, 75, 100] and callback.pruned_at is None
+    assert study.trials[1].intermediate_values == {1: 0.4, 2: 0.3, 3: 0.2, 4: 0.1}
+    asked, callback = validations(study.ask(), [3.0])
+    assert asked == [25] and callback.pruned_at == 25  # worse than the median at its quarter
+    assert study.trials[2].intermediate_values == {1: 3.0}
+
+
+def test_a_trial_its_budget_ends_long_before_its_planned_steps_is_scored(
+    tmp_path: Path, test_domain: Domain, tiny_model: str
+) -> None:
+    """Trials were planned to validate at a quarter of their steps; a budget that ended them
+    sooner left them unscored ("pruned" with no validation loss), and a sweep without a best."""
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: 1.0e-3\nlora_r: 2\nepochs: 400\nmax_length: 64\n", encoding="utf-8")
+    folder = tmp_path / "sweep"
+    settings, changes = prepare_sweep(options(test_domain, tiny_model), None, 1, 0.5, space)
+    outcome = run_sweep(settings, changes, 1, 0.5, folder)
+    trial = outcome.study.trials[0]
+    assert trial.state.name == "COMPLETE", trial.user_attrs
+    assert trial.user_attrs["stopped_by_time_budget"]
+    assert len(trial.intermediate_values) >= 2 and trial.value == min(trial.intermediate_values.values())
+    assert outcome.best_file == folder / "best.yaml"
 
 
 def test_default_space_searches_the_per_task_cap_only_on_multi_task_data() -> None:

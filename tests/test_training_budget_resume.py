@@ -36,7 +36,7 @@ class TickingClock:
         return float(self.reads)
 
 
-def train_with_ticking_clock(model_path: str, output_dir: Path) -> dict[str, object]:
+def train_with_ticking_clock(model_path: str, output_dir: Path, **settings: object) -> dict[str, object]:
     import transformers
     from domaintune.config import build_config
     from domaintune.model import load_model, load_tokenizer
@@ -50,7 +50,7 @@ def train_with_ticking_clock(model_path: str, output_dir: Path) -> dict[str, obj
         "domain": "any", "model": model_path, "batch_size": 4, "gradient_accumulation": 1,
         "max_length": 64, "precision": "fp32", "logging_steps": 1, "save_steps": SAVE_STEPS,
         "epochs": 1, "learning_rate": 1e-2, "warmup_ratio": 0.0,
-        "time_budget_minutes": BUDGET_TICKS / 60,
+        "time_budget_minutes": BUDGET_TICKS / 60, **settings,
     })
     transformers.set_seed(0)  # the adapters are initialised before Trainer seeds
     tokenizer = load_tokenizer(model_path)
@@ -64,6 +64,8 @@ def train_with_ticking_clock(model_path: str, output_dir: Path) -> dict[str, obj
         "stopped_by_budget": result.stopped_by_budget,
         "resumed_from": result.resumed_from,
         "learning_rates": {e["step"]: e["learning_rate"] for e in result.log_history if "learning_rate" in e},
+        "validated_at": [e["step"] for e in result.log_history if "eval_loss" in e],
+        "best_eval_loss": result.best_eval_loss,
     }
 
 
@@ -97,6 +99,18 @@ def test_a_resumed_budgeted_run_stops_where_the_uninterrupted_one_does(tmp_path:
     # The figures cover the whole run, not the part after the resume.
     assert resumed["tokens"] == whole["tokens"]
     assert resumed["seconds"] == pytest.approx(whole["seconds"])
+
+
+def test_a_budget_stop_validates_the_steps_since_the_last_validation(tmp_path: Path, tiny_model: str) -> None:
+    """With early stopping on, the run keeps its best validated checkpoint; the steps trained
+    after the last validation were dropped when the budget ended the run (a sweep trial whose
+    budget ended before its first validation had no score at all)."""
+    result = train_with_ticking_clock(
+        tiny_model, tmp_path / "run", save_steps=100, early_stopping_patience=2, early_stopping_rows=16
+    )
+    assert result["stopped_by_budget"] and result["steps"] < (ROWS - 16) // 4
+    assert result["validated_at"] == [result["steps"]]
+    assert result["best_eval_loss"] is not None
 
 
 if __name__ == "__main__":

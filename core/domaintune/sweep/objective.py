@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from domaintune.config import RunConfig
 from domaintune.data.split import cap_rows_per_task
 from domaintune.files import write_text_atomic
 from domaintune.settings import DomainParts
+from domaintune.training.totals import TrainingClock
 
 if TYPE_CHECKING:
     import datasets
@@ -55,17 +57,41 @@ def prompt_digest(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
 
 
-class ReportToTrial(TrainerCallback):
-    """Each validation loss goes to Optuna; training stops when the pruner says the trial is
-    worse than the others were at that step."""
+class ValidateAndReport(TrainerCallback):
+    """A validation pass at each quarter of the trial, by its time budget or by its steps,
+    whichever ends it first, and each loss reported to Optuna as that quarter's number.
 
-    def __init__(self, trial: optuna.Trial) -> None:
+    The pruner compares trials at the same reported step, so they are compared at the same
+    share of their budget however fast each one trains. (Quarters of the planned steps would
+    never come when the budget ends a trial first.) Training stops when the pruner says the
+    trial is worse than the others were at that point. Runs after Trainer's and the budget's
+    callbacks, so it sees whether this step is the last."""
+
+    def __init__(self, trial: optuna.Trial, budget_s: float, now: Callable[[], float] = time.monotonic) -> None:
         self.trial = trial
+        self.budget_s = budget_s
+        self.clock = TrainingClock(now=now)
+        self.quarter = 0
         self.pruned_at: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        self.clock.start()
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if control.should_training_stop:  # its last step or its budget's end: the last quarter
+            quarter = EVALUATIONS_PER_TRIAL
+        else:
+            share = max(state.global_step / max(state.max_steps, 1), self.clock.elapsed() / self.budget_s)
+            quarter = min(EVALUATIONS_PER_TRIAL - 1, math.floor(share * EVALUATIONS_PER_TRIAL))
+        if quarter > self.quarter:
+            self.quarter = quarter
+            control.should_evaluate = control.should_save = True  # saved: early stopping keeps the best
+        return control
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
         if metrics and "eval_loss" in metrics:
-            self.trial.report(float(metrics["eval_loss"]), state.global_step)
+            self.trial.report(float(metrics["eval_loss"]), max(1, self.quarter))
             if self.trial.should_prune():
                 self.pruned_at = state.global_step
                 control.should_training_stop = True
@@ -73,15 +99,16 @@ class ReportToTrial(TrainerCallback):
 
 
 def trial_config(data: TrialData, params: dict[str, Any], budget_s: float, folder: Path) -> RunConfig:
-    """The run's settings with the trial's values, its time budget, and evaluations spread
-    over its steps."""
+    """The run's settings with the trial's values and its time budget. Its validation passes
+    (and the checkpoints early stopping keeps) come from `ValidateAndReport`, so none falls
+    due by step count: save_steps is past the last step."""
     config = dataclasses.replace(data.config, **params)
     rows = _trial_rows(data, config)
     steps = max(1, math.ceil(len(rows) * config.epochs / (config.batch_size * config.gradient_accumulation)))
-    every = max(1, steps // EVALUATIONS_PER_TRIAL)
     return dataclasses.replace(
         config, time_budget_minutes=budget_s / 60, early_stopping_patience=TRIAL_PATIENCE,
-        early_stopping_rows=None, save_steps=every, logging_steps=every, output_dir=str(folder),
+        early_stopping_rows=None, save_steps=steps + 1,
+        logging_steps=max(1, steps // EVALUATIONS_PER_TRIAL), output_dir=str(folder),
     )
 
 
@@ -117,7 +144,7 @@ def run_trial(trial: optuna.Trial, data: TrialData, space: dict[str, Param], bud
     tokenize = lambda dataset: tokenize_dataset(  # noqa: E731
         dataset, data.parts.formatter, data.tokenizer, config.max_length, data.domain.name
     )
-    reporter = ReportToTrial(trial)
+    reporter = ValidateAndReport(trial, budget_s)
     trained = train(
         model, data.tokenizer, tokenize(rows), config, folder / "checkpoints",
         callbacks=[reporter], held_out=tokenize(data.validation_rows),

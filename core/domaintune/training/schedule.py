@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from domaintune.training.totals import TrainingClock
 
@@ -39,6 +40,12 @@ class WallClockBudget(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
         if self.fraction_used >= 1.0:
             control.should_training_stop = self.stopped = True
+            # What Trainer does at its last step: evaluate the steps since the last evaluation
+            # (or early stopping's best-model reload would drop them) and checkpoint them.
+            if args.eval_strategy == IntervalStrategy.STEPS and state.global_step % state.eval_steps:
+                control.should_evaluate = True
+            if args.save_strategy == SaveStrategy.STEPS:
+                control.should_save = True
         return control
 
 
