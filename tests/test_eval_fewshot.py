@@ -1,14 +1,14 @@
 """The few-shot baseline's prompts: examples stratified by label, the same for every row, and
-no more of them than fit within max_length."""
+no more of them than fit within the model's context."""
 
 from __future__ import annotations
 
 import datasets
 from domaintune.config import build_config
 from domaintune.domain import Domain
-from domaintune.evaluation.fewshot import few_shot_prompts, pick_examples, with_shots
+from domaintune.evaluation.fewshot import few_shot_column, few_shot_prompts, pick_examples, with_shots
 from domaintune.evaluation.heldout import Scoring
-from domaintune.model import load_tokenizer
+from domaintune.model import load_model, load_tokenizer
 from domaintune.settings import domain_parts
 from domaintune.training.distributed import start_processes
 from domaintune.progress import SilentReporter
@@ -56,6 +56,22 @@ def test_prompts_hold_the_same_examples_and_fit_within_max_length(tiny_model: st
         if used:
             first_example = train["prompt"][pick_examples(train, 4, config.seed, True)[0]]
             assert all(first_example in prompt for prompt in prompts)
+
+
+def test_the_column_fits_its_examples_within_the_models_context_not_max_length(
+    tiny_model: str, test_domain: Domain
+) -> None:
+    """max_length bounds a training row; within it, K examples and a row rarely fit, and the
+    baseline fell back to 0-shot (a legal run with max_length 256 fitted none of 2)."""
+    tokenizer, model = load_tokenizer(tiny_model), load_model(tiny_model)
+    parts = domain_parts(test_domain)
+    train, eval_set = rows(["yes", "no"] * 10), rows(["yes", "no", "yes"])
+    config = build_config(dict(test_domain.defaults), {"domain": test_domain.name, "max_length": 40})
+    scoring = Scoring.build(test_domain, config, tokenizer, parts, train, eval_set, start_processes(), SilentReporter())
+    assert few_shot_prompts(scoring, eval_set, train, parts.formatter, 3)[1] == 0  # within max_length
+    predicted, info = few_shot_column(scoring, model, eval_set, train, parts.formatter, 3)
+    assert info == {"asked": 3, "examples": 3, "max_length": model.config.max_position_embeddings}
+    assert len(predicted.predictions) == 3 and set(predicted.predictions) <= {"yes", "no"}
 
 
 def test_the_whole_job_shows_the_few_shot_column_when_the_config_asks(

@@ -84,11 +84,12 @@ class RunConfig:
     the end of warmup on; 0.3 is a warmup-stable-decay schedule."""
     seed: int = 0
     canaries: int = 0
-    few_shot: int = 0
-    """Also score the base model prompted with this many training examples (stratified by
-    label, as many as fit within max_length): a baseline column, "is fine-tuning needed?"."""
     """Plant this many unique fake identifiers (SSN, phone, e-mail) in training prompts before
     the safety filters; the report says how many survived them (it must be 0)."""
+    few_shot: int = 0
+    """Also score the base model prompted with this many training examples (stratified by
+    label, as many as fit within the model's context): a baseline column, "is fine-tuning
+    needed?"."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """Training and scoring precision. auto: bf16 where the hardware runs it natively (a bf16
     GPU, a CPU with AVX512-BF16 or AMX), fp32 elsewhere."""

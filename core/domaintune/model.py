@@ -196,3 +196,9 @@ def _load_failure(name_or_path: str, exc: Exception) -> str:
         "Pass --model with a folder holding config.json, the weights and the tokenizer, or "
         "leave --model out to use the embedded default."
     )
+
+
+def context_length(model: PreTrainedModel, fallback: int) -> int:
+    """Tokens ``model`` attends over, prompt and answer together (``fallback`` where its
+    config does not say)."""
+    return int(getattr(model.config, "max_position_embeddings", 0) or fallback)

@@ -55,7 +55,9 @@ class RunModel:
     @property
     def context_length(self) -> int:
         """Tokens the model attends over: prompt and answer together."""
-        return int(getattr(self.model.config, "max_position_embeddings", 0) or self.config.max_length)
+        from domaintune.model import context_length
+
+        return context_length(self.model, self.config.max_length)
 
     def render_prompt(self, messages: list[Message]) -> str:
         """The prompt text for a conversation, as training rendered it: the domain's formatter

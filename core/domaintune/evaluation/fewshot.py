@@ -1,6 +1,10 @@
 """The few-shot baseline: the base model prompted with K training examples before each row,
-stratified by label and the same for every row, as many as fit within max_length. It answers
-"do we need fine-tuning at all?"."""
+stratified by label and the same for every row, as many as fit within the model's context. It
+answers "do we need fine-tuning at all?".
+
+The limit is the model's context, not the run's max_length: max_length bounds a training row,
+and K examples before a row make a prompt about K+1 rows long, so within max_length the
+baseline was most often 0-shot (a legal run with max_length 256 fitted none of 2)."""
 
 from __future__ import annotations
 
@@ -48,7 +52,8 @@ def few_shot_prompts(
     scoring: Scoring, eval_set: datasets.Dataset, train_set: datasets.Dataset, formatter: Any, k: int
 ) -> tuple[list[str], int]:
     """Every row's prompt with the first ``used`` of ``k`` picked examples, ``used`` the most
-    for which every prompt still fits within max_length (room left for the answer)."""
+    for which every prompt still fits within the scoring's max_length (room left for the
+    answer)."""
     domain, config, tokenizer = scoring.domain, scoring.config, scoring.tokenizer
     picked = train_set.select(pick_examples(train_set, k, config.seed, domain.task_type == "classification"))
     with blame(f"the formatter of domain {domain.name!r}"):
@@ -69,10 +74,15 @@ def few_shot_column(
     scoring: Scoring, base_model: Any, eval_set: datasets.Dataset, train_set: datasets.Dataset,
     formatter: Any, k: int,
 ) -> tuple[Predicted, dict[str, Any]]:
-    """The base model's answers with the examples, and what they cost it: the examples used."""
+    """The base model's answers with the examples, and what they cost it: the examples used,
+    within the model's context (``max_length`` in the result)."""
+    from domaintune.model import context_length
+
+    window = max(scoring.config.max_length, context_length(base_model, scoring.config.max_length))
+    scoring = dataclasses.replace(scoring, config=dataclasses.replace(scoring.config, max_length=window))
     prompts, used = few_shot_prompts(scoring, eval_set, train_set, formatter, k)
     predicted = dataclasses.replace(scoring, prompts=prompts).predict(base_model, f"{used}-shot base")
-    return predicted, {"asked": k, "examples": used}
+    return predicted, {"asked": k, "examples": used, "max_length": window}
 
 
 def few_shot_summary(
