@@ -193,7 +193,7 @@ class Ticks:
         return self.now
 
 
-def test_trainer_callback_validates_at_each_quarter_of_the_budget_and_stops_a_pruned_trial() -> None:
+def test_trainer_callback_validates_at_each_third_of_the_budget_and_stops_a_pruned_trial() -> None:
     import optuna
     from domaintune.sweep.objective import ValidateAndReport
     from transformers import TrainerControl, TrainerState
@@ -220,12 +220,12 @@ def test_trainer_callback_validates_at_each_quarter_of_the_budget_and_stops_a_pr
                     break
         return asked, callback
 
-    # The budget ends the trial at step 100, long before a quarter of its planned steps.
-    asked, callback = validations(study.ask(), [0.4, 0.3, 0.2, 0.1])
-    assert asked == [25, 50, 75, 100] and callback.pruned_at is None
-    assert study.trials[1].intermediate_values == {1: 0.4, 2: 0.3, 3: 0.2, 4: 0.1}
+    # The budget ends the trial at step 100, long before a third of its planned steps.
+    asked, callback = validations(study.ask(), [0.4, 0.3, 0.2])
+    assert asked == [34, 67, 100] and callback.pruned_at is None
+    assert study.trials[1].intermediate_values == {1: 0.4, 2: 0.3, 3: 0.2}
     asked, callback = validations(study.ask(), [3.0])
-    assert asked == [25] and callback.pruned_at == 25  # worse than the median at its quarter
+    assert asked == [34] and callback.pruned_at == 34  # worse than the median at its third
     assert study.trials[2].intermediate_values == {1: 3.0}
 
 

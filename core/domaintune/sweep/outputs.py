@@ -70,7 +70,8 @@ def _row(trial: FrozenTrial, names: list[str]) -> list[str]:
         str(trial.number), trial.state.name.lower(),
         f"{trial.value:.4f}" if trial.value is not None else "",
         *(_value(trial.params.get(name)) for name in names),
-        str(trial.user_attrs.get("steps", "")), seconds, str(note),
+        str(trial.user_attrs.get("steps", "")), seconds, _value(trial.user_attrs.get("validation_seconds")),
+        str(note),
     ]
 
 
@@ -81,7 +82,7 @@ def _value(value: Any) -> str:
 
 
 HEADER = ["trial", "state", "validation_loss"]
-TRAILER = ["steps", "seconds", "note"]
+TRAILER = ["steps", "seconds", "validation_seconds", "note"]
 
 
 def _csv(trials: list[FrozenTrial], names: list[str]) -> str:
