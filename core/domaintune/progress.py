@@ -19,6 +19,8 @@ from domaintune.evaluation.scoring import (
 
 TRAIN_LOG = "train.log"
 """The run folder's file of library logs and warnings (and Trainer's log dicts)."""
+LIBRARY_LOG = "library.log"
+"""Library logs and warnings of `tune eval` and `tune sweep`, in the folder they write."""
 
 LIBRARY_LOGGER = "domaintune.library"
 """Where the job logs what the libraries report (Trainer's log dicts): train.log only."""
@@ -124,3 +126,12 @@ def library_logs() -> Iterator[Callable[[Path], None]]:
             logger.setLevel(level)
             logger.handlers[:] = handlers
             logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def library_logs_into(path: Path) -> Iterator[None]:
+    """`library_logs` written to ``path`` from the start (its folder is made)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with library_logs() as write_to:
+        write_to(path)
+        yield

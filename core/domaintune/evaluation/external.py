@@ -7,12 +7,15 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domaintune.evaluation.heldout_files import check_files, eval_names, load_heldout_file, write_eval_folder
 from domaintune.evaluation.single import prediction_rows, single_model_page, single_model_summary
-from domaintune.progress import Reporter, SilentReporter, quiet_libraries
+from domaintune.progress import LIBRARY_LOG, Reporter, SilentReporter, library_logs_into, quiet_libraries
 from domaintune.report.examples import user_text
+
+if TYPE_CHECKING:
+    from domaintune.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -35,18 +38,26 @@ def evaluate_model(
     request: EvalRequest, model: str, reporter: Reporter | None = None
 ) -> dict[str, dict[str, Any]]:
     """Score ``model`` (a local folder or hub name) on each file with the domain's settings,
-    formatter, filters and metrics; writes OUTPUT_DIR/<file stem>/. Returns {name: metrics}."""
-    from domaintune.evaluation.heldout import Scoring
-    from domaintune.model import load_model, load_tokenizer, model_label
+    formatter, filters and metrics; writes OUTPUT_DIR/<file stem>/ (and the libraries' logs
+    to OUTPUT_DIR/library.log). Returns {name: metrics}."""
     from domaintune.settings import check_model, resolve_settings
-    from domaintune.training.distributed import start_processes
 
-    reporter = reporter or SilentReporter()
     settings = resolve_settings({**(request.options or {}), "domain": request.domain, "model": model}, for_run=False)
     check_model(model)
     check_files(request.files)
+    output_dir = request.output_dir or default_output_dir(settings.domain.name)
+    with library_logs_into(output_dir / LIBRARY_LOG):
+        return _score_files(settings, request, model, output_dir, reporter or SilentReporter())
+
+
+def _score_files(
+    settings: RunSettings, request: EvalRequest, model: str, output_dir: Path, reporter: Reporter
+) -> dict[str, dict[str, Any]]:
+    from domaintune.evaluation.heldout import Scoring
+    from domaintune.model import load_model, load_tokenizer, model_label
+    from domaintune.training.distributed import start_processes
+
     config, domain, parts = settings.config, settings.domain, settings.parts
-    output_dir = request.output_dir or default_output_dir(domain.name)
     quiet_libraries()
     filters = parts.data_filters if request.filter_prompts else []
     loaded = [load_heldout_file(domain, config, Path(path), filters) for path in request.files]

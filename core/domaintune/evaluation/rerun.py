@@ -22,7 +22,7 @@ from domaintune.evaluation.heldout_files import (
     write_eval_folder,
 )
 from domaintune.files import write_json_atomic
-from domaintune.progress import Reporter, SilentReporter, quiet_libraries
+from domaintune.progress import LIBRARY_LOG, Reporter, SilentReporter, library_logs_into, quiet_libraries
 
 if TYPE_CHECKING:
     from domaintune.settings import RunSettings
@@ -70,25 +70,30 @@ def run_models(run_dir: Path, settings: RunSettings) -> Iterator[tuple[str, Any]
     yield "tuned", model
 
 
-def _run_data(run_dir: Path, reporter: Reporter, step: str) -> tuple[RunSettings, tuple[Any, Any, dict[str, Any]]]:
-    """A finished run's settings, and its training rows, held-out rows and data figures read
-    and filtered as the run read them (the canaries it planted are no figure of the data)."""
-    settings = run_settings(run_dir)
+def _run_data(settings: RunSettings, reporter: Reporter, step: str) -> tuple[Any, Any, dict[str, Any]]:
+    """A finished run's training rows, held-out rows and data figures, read and filtered as
+    the run read them (the canaries it planted are no figure of the data)."""
     quiet_libraries()
     reporter.step(f"{step} for domain {settings.domain.name!r}")
     train_set, eval_set, data_info = prepare_data(settings.domain, settings.config, filters=settings.parts.data_filters)
     data_info.pop("planted_rows", None)
-    return settings, (train_set, eval_set, data_info)
+    return train_set, eval_set, data_info
 
 
 def evaluate_run(run_dir: Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """Score a finished run's base and tuned models again on its held-out rows, with the
-    settings it was trained with; writes ``eval.json`` in the run folder and returns it."""
+    settings it was trained with; writes ``eval.json`` in the run folder and returns it
+    (library logs go to RUN_DIR/evals/library.log)."""
+    settings = run_settings(run_dir)  # a run folder, before anything is written in it
+    with library_logs_into(Path(run_dir) / EVALS_FOLDER / LIBRARY_LOG):
+        return _evaluate_run(run_dir, settings, reporter or SilentReporter())
+
+
+def _evaluate_run(run_dir: Path, settings: RunSettings, reporter: Reporter) -> dict[str, Any]:
     from domaintune.model import load_tokenizer, model_label, resolve_model
     from domaintune.training.distributed import start_processes
 
-    reporter = reporter or SilentReporter()
-    settings, (train_set, eval_set, data_info) = _run_data(run_dir, reporter, "Loading held-out data")
+    train_set, eval_set, data_info = _run_data(settings, reporter, "Loading held-out data")
     config, domain, parts = settings.config, settings.domain, settings.parts
     reporter.step("Loading the models")
     tokenizer = load_tokenizer(resolve_model(config.model), trust_remote_code=config.trust_remote_code)
@@ -121,18 +126,23 @@ def evaluate_run_on_files(
     forgetting check), written to RUN_DIR/evals/<file stem>/. Rows of a file that are in the
     run's training data are counted and warned about. ``few_shot``: also the base model with
     that many training examples in each prompt (see evaluation.fewshot), a third column.
-    Returns {eval name: metrics}."""
+    Returns {eval name: metrics}; library logs go to RUN_DIR/evals/library.log."""
+    check_files(files)
+    settings = run_settings(run_dir)  # a run folder, before anything is written in it
+    with library_logs_into(Path(run_dir) / EVALS_FOLDER / LIBRARY_LOG):
+        return _evaluate_run_on_files(run_dir, settings, files, reporter or SilentReporter(), few_shot)
+
+
+def _evaluate_run_on_files(
+    run_dir: Path, settings: RunSettings, files: list[Path], reporter: Reporter, few_shot: int
+) -> dict[str, dict[str, Any]]:
     from domaintune.evaluation.fewshot import few_shot_column, few_shot_summary
     from domaintune import __version__
     from domaintune.model import load_tokenizer, model_label, resolve_model
     from domaintune.report import render_html
     from domaintune.training.distributed import start_processes
 
-    reporter = reporter or SilentReporter()
-    check_files(files)
-    settings, (train_set, _, run_data) = _run_data(
-        run_dir, reporter, "Reading the run's training data and the held-out files"
-    )
+    train_set, _, run_data = _run_data(settings, reporter, "Reading the run's training data and the held-out files")
     config, domain, parts = settings.config, settings.domain, settings.parts
     tokenizer = load_tokenizer(resolve_model(config.model), trust_remote_code=config.trust_remote_code)
     processes = start_processes()

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from domaintune.data.prepare import prepare_data
 from domaintune.data.split import split_train_eval
 from domaintune.errors import ConfigError
-from domaintune.progress import Reporter, SilentReporter, quiet_libraries
+from domaintune.progress import LIBRARY_LOG, Reporter, SilentReporter, library_logs_into, quiet_libraries
 from domaintune.settings import RunSettings, resolve_settings
 from domaintune.sweep.objective import TrialData, prompt_digest, run_trial
 from domaintune.sweep.outputs import write_outputs
@@ -135,7 +135,7 @@ def run_sweep(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     reporter = reporter or SilentReporter()
     started = time.monotonic()
-    with locked(folder):
+    with locked(folder), library_logs_into(folder / LIBRARY_LOG):
         config = settings.config
         train_rows, validation_rows, held_out = _split_rows(settings, reporter)
         space = merged_space(default_space(config, _task_sizes(train_rows)), space_changes)
