@@ -53,6 +53,7 @@ def test_piped_run_prints_plain_lines_and_logs_the_libraries_to_train_log(tmp_pa
     assert training_lines, result.stderr
     assert re.fullmatch(r"Training: step (\d+)/\1, loss \d+\.\d+, \d+ tokens/s, 0:00 left, .*", training_lines[-1])
     assert "Scoring the tuned model: done in" in result.stderr
+    assert re.search(r"Processes: \d+ \(\d+ CPU cores \(a process per 8\)", result.stderr)  # --nproc auto
     assert "base vs tuned on 8 held-out rows" in result.stdout  # the final table stays
 
     log = (run_dir / TRAIN_LOG).read_text(encoding="utf-8")

@@ -103,3 +103,26 @@ def test_several_nodes_use_the_static_rendezvous_not_standalone() -> None:
         torchrun_arguments(1, Nodes(3, 3, "10.0.0.1", 29500))
     with pytest.raises(ConfigError, match="--master-port"):
         torchrun_arguments(1, Nodes(2, 0, "10.0.0.1", None))
+
+
+def test_nproc_auto_takes_a_process_per_gpu_or_per_eight_cores_while_memory_holds_them() -> None:
+    from domaintune.training.launch import choose_processes
+
+    gib = 2**30
+    two_cores = choose_processes(2, 20 * gib, gpus=0)
+    assert two_cores.count == 1 and "2 CPU cores" in two_cores.reason and "20 GiB available" in two_cores.reason
+    assert choose_processes(32, 64 * gib, gpus=0).count == 4
+    assert choose_processes(32, 9 * gib, gpus=0).count == 2  # the memory holds two
+    assert choose_processes(32, 1 * gib, gpus=0).count == 1
+    assert choose_processes(32, None, gpus=0).count == 4
+    assert choose_processes(16, 1 * gib, gpus=4).count == 4
+
+
+def test_nproc_refuses_what_is_neither_a_count_nor_auto() -> None:
+    from click.testing import CliRunner
+    from domaintune.cli import cli
+
+    for value in ("0", "two"):
+        result = CliRunner().invoke(cli, ["--domain", "legal", "--nproc", value])
+        assert result.exit_code == 2 and "give a number of processes (1 or more) or auto" in result.output
+

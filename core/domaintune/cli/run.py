@@ -103,13 +103,31 @@ def gate_options(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+class ProcessCount(click.ParamType):
+    """--nproc: a count of processes, or auto."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            count = int(value)
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail(f"{value!r}: give a number of processes (1 or more) or auto.", param, ctx)
+        return count
+
+
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for name, kwargs in reversed(RUN_OPTIONS):
         function = click.option(name, default=None, **kwargs)(function)
     function = click.option(
-        "--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-        help="Processes to train and score with (torchrun; DDP). On CPU each gets an equal "
-        "share of the cores.",
+        "--nproc", type=ProcessCount(), default="auto", show_default=True,
+        help="Processes to train and score with (torchrun; DDP), or auto: one per GPU; on CPU "
+        "one per 8 cores while memory holds them (the run says what it chose and why). On CPU "
+        "each gets an equal share of the cores.",
     )(function)
     for name, kwargs in reversed(NODE_OPTIONS):
         function = click.option(name, **kwargs)(function)
@@ -139,6 +157,14 @@ def execute_run(config_file: Path | None, options: dict[str, Any]) -> None:
     resume, nproc = options.pop("resume"), options.pop("nproc")
     quiet, verbose = options.pop("quiet"), options.pop("verbose")
     reporter = RichReporter(plain=quiet)
+    if nproc == "auto" and "WORLD_SIZE" not in os.environ:
+        from domaintune.training.launch import machine_processes
+
+        choice = machine_processes()
+        nproc = choice.count
+        reporter.step(f"Processes: {nproc} ({choice.reason})")
+    elif nproc == "auto":
+        nproc = 1  # started by torchrun: this is one of its processes
     if verbose:
         show_library_logs(plain=quiet)
     nodes = Nodes(

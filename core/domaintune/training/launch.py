@@ -57,3 +57,58 @@ def torchrun_arguments(nproc: int, nodes: Nodes) -> list[str]:
         f"--nnodes={nodes.count}", f"--node_rank={nodes.rank}", f"--nproc_per_node={nproc}",
         f"--master_addr={nodes.master_addr}", f"--master_port={nodes.master_port}",
     ]
+
+
+@dataclass(frozen=True)
+class ProcessChoice:
+    """How many processes `--nproc auto` runs, and why, in words for the run's output."""
+
+    count: int
+    reason: str
+
+
+CORES_PER_CPU_PROCESS = 8
+"""On CPU, a further process must bring cores of its own: on 2 cores, two processes of one
+thread ran 1-10% faster than one of two threads for 1.44x the memory (bench/train_throughput.py,
+setups c and d), which does not pay. Above 2 cores this is a rule, not a measurement."""
+CPU_PROCESS_BYTES = 4 * 2**30
+"""Memory each CPU process needs: the default model's run peaked at 3.2 GB of RSS."""
+
+
+def choose_processes(cores: int, available_bytes: int | None, gpus: int) -> ProcessChoice:
+    """`--nproc auto`: one process per GPU; on CPU, one per CORES_PER_CPU_PROCESS cores while
+    the available memory holds them."""
+    if gpus:
+        return ProcessChoice(gpus, f"{gpus} GPU(s): one process each")
+    by_cores = max(1, cores // CORES_PER_CPU_PROCESS)
+    if available_bytes is None:
+        by_memory, memory = by_cores, "available memory unknown"
+    else:
+        by_memory = max(1, available_bytes // CPU_PROCESS_BYTES)
+        memory = f"{available_bytes / 2**30:.0f} GiB available, about {CPU_PROCESS_BYTES / 2**30:.0f} GiB each"
+    count = min(by_cores, by_memory)
+    return ProcessChoice(
+        count, f"{cores} CPU cores (a process per {CORES_PER_CPU_PROCESS}), {memory}; --nproc N sets it"
+    )
+
+
+def machine_processes() -> ProcessChoice:
+    """`choose_processes` for this machine: its GPUs, the cores this process may use, and
+    MemAvailable from /proc/meminfo (Linux)."""
+    import os
+
+    import torch
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return choose_processes(cores, available, torch.cuda.device_count() if torch.cuda.is_available() else 0)
