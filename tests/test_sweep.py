@@ -247,6 +247,17 @@ def test_a_trial_its_budget_ends_long_before_its_planned_steps_is_scored(
     assert outcome.best_file == folder / "best.yaml"
 
 
+def test_validation_rows_are_a_share_of_the_training_rows_within_a_token_budget() -> None:
+    from domaintune.sweep.study import validation_size
+
+    assert validation_size(200, 400, 256) == 20  # 10%
+    assert validation_size(40, 400, 256) == 8  # at least 8
+    assert validation_size(1000, 600, 256) == 48  # legal rows: at most 48
+    assert validation_size(450, 1600, 384) == 20  # PubMedQA abstracts: 8,000 tokens / 400 a row
+    assert validation_size(450, 4000, 384) == 20  # a row counts no more than max_length
+    assert validation_size(450, 40_000, 4096) == 8
+
+
 def test_default_space_searches_the_per_task_cap_only_on_multi_task_data() -> None:
     from domaintune.config import RunConfig
     from domaintune.sweep.space import default_space

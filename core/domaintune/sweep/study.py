@@ -37,6 +37,9 @@ FIRST_TRIAL_OVERHEAD = 0.3
 VALIDATION_SHARE = 0.1
 VALIDATION_MIN_ROWS, VALIDATION_MAX_ROWS = 8, 48
 """At most 48: a pass over 100 rows of the legal sample took 42 s of a 4-minute trial's 228."""
+VALIDATION_TOKENS, CHARS_PER_TOKEN = 8_000, 4
+"""About the tokens of a pass over 48 legal rows (27 s on the default model, 2 vCPUs); longer
+rows get fewer: 48 PubMedQA abstracts took 65 s a pass, and a 5-minute trial made 3 steps."""
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -178,6 +181,15 @@ def run_sweep(
     return SweepOutcome(folder=folder, study=study, stopped_by_budget=stopped_by_budget, best_file=best_file)
 
 
+def validation_size(trained_on: int, mean_characters: float, max_length: int) -> int:
+    """Validation rows for ``trained_on`` training rows of ``mean_characters`` each: a share,
+    within VALIDATION_MIN_ROWS..VALIDATION_MAX_ROWS and about VALIDATION_TOKENS a pass."""
+    row_tokens = max(1.0, min(max_length, mean_characters / CHARS_PER_TOKEN))
+    return max(VALIDATION_MIN_ROWS, min(
+        VALIDATION_MAX_ROWS, round(trained_on * VALIDATION_SHARE), int(VALIDATION_TOKENS / row_tokens)
+    ))
+
+
 def _split_rows(settings: RunSettings, reporter: Reporter) -> tuple[Any, Any, Any]:
     """The training rows split into what trials train on and their validation rows; the
     final held-out rows, returned apart, are in neither."""
@@ -191,7 +203,8 @@ def _split_rows(settings: RunSettings, reporter: Reporter) -> tuple[Any, Any, An
     )
     # A share of the rows a run would train on (the user's max_train_rows bounds it).
     trained_on = min(len(rows), config.max_train_rows or len(rows))
-    validation = min(VALIDATION_MAX_ROWS, max(VALIDATION_MIN_ROWS, round(trained_on * VALIDATION_SHARE)))
+    characters = sum(len(p) + len(c) for p, c in zip(rows["prompt"], rows["completion"])) / max(len(rows), 1)
+    validation = validation_size(trained_on, characters, config.max_length)
     train_rows, validation_rows = split_train_eval(
         rows, validation, config.seed, domain.task_type == "classification"
     )
