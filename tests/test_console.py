@@ -72,6 +72,21 @@ def test_piped_run_prints_plain_lines_and_logs_the_libraries_to_train_log(tmp_pa
         assert row["user_text"].strip() in row["prompt"]
 
 
+def test_eval_logs_the_libraries_to_library_log_not_the_console(tmp_path: Path, tiny_model: str) -> None:
+    """In a fresh process, as users run it: in-process, earlier tests change the libraries'
+    loggers."""
+    out = tmp_path / "evals"
+    command = [
+        sys.executable, "-m", "domaintune", "eval", "--domain", "legal", "--model", tiny_model,
+        "--data", str(LEGAL.eval_data), "--eval-rows", "8", "--precision", "fp32", "--output-dir", str(out),
+    ]
+    result = subprocess.run(command, env={**os.environ, LOAD_PLUGINS_ENV: "legal"}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert "transformers" not in console and not TQDM.search(console), console[-2000:]
+    assert "transformers" in (out / "library.log").read_text(encoding="utf-8")
+
+
 def test_quiet_run_with_verbose_shows_library_logs_in_plain_lines(tmp_path: Path, tiny_model: str) -> None:
     result = tune(tmp_path / "run", tiny_model, "--quiet", "--verbose")
     assert "FutureWarning" in result.stderr and "is_gradient_checkpointing" in result.stderr

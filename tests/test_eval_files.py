@@ -49,8 +49,7 @@ def test_eval_on_the_runs_eval_file_gives_the_runs_scores_and_warns_about_traini
         cli, ["eval", str(run_dir), "--data", str(eval_file), "--data", str(mixed_file), "--few-shot", "2"]
     )
     assert result.exit_code == 0, result.output
-    # The libraries' logs go to a file, not the console.
-    assert "transformers" in (run_dir / "evals" / "library.log").read_text(encoding="utf-8")
+    assert (run_dir / "evals" / "library.log").is_file()  # the libraries' logs (tests/test_console.py)
 
     again = json.loads((run_dir / "evals" / "heldout" / "metrics.json").read_text())
     assert again["base"] == pytest.approx(run_summary["base"])
