@@ -1,7 +1,8 @@
 """What torchrun is asked to start: this node's processes, alone (--standalone) or as one
 node of several meeting at a static rendezvous (--nnodes, --node_rank, --master_addr,
---master_port). torchrun starts, watches and stops the processes; this only builds its
-arguments, so that a plain `torchrun ... -m domaintune run ...` works the same way."""
+--master_port), and how many of them `--nproc auto` takes on this machine. torchrun starts,
+watches and stops the processes; this only builds its arguments, so that a plain
+`torchrun ... -m domaintune run ...` works the same way."""
 
 from __future__ import annotations
 
