@@ -109,11 +109,11 @@ class ProcessCount(click.ParamType):
     name = "N|auto"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
-        if value == "auto" or isinstance(value, int):
+        if value == "auto":
             return value
         try:
             count = int(value)
-        except ValueError:
+        except (TypeError, ValueError):
             count = 0
         if count < 1:
             self.fail(f"{value!r}: give a number of processes (1 or more) or auto.", param, ctx)

@@ -110,6 +110,7 @@ def machine_processes() -> ProcessChoice:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     available = int(line.split()[1]) * 1024
+                    break
     except OSError:
         pass
     return choose_processes(cores, available, torch.cuda.device_count() if torch.cuda.is_available() else 0)
