@@ -71,7 +71,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def reference(run_dir: Path) -> Any:
-    return load_run_model(run_dir)
+    return load_run_model(run_dir, merged=True)
 
 
 def greedy(model: Any, tokenizer: Any, prompt: str, eos: int | None = None) -> list[int]:
@@ -153,7 +153,8 @@ def test_gguf_export_round_trip(run_dir: Path, reference: Any, tmp_path: Path, q
     eot_ids = tokenizer(prompts[0], add_special_tokens=False, return_tensors="pt").input_ids
     with torch.inference_mode():
         first = (reference.model(eot_ids).logits[0, -1] - model(eot_ids).logits[0, -1]).abs().max()
-    assert 0 < parity.max_logit_difference and first <= parity.max_logit_difference
+    # The check scored its rows batched; alone, a row's rounding differs in the last bits.
+    assert 0 < parity.max_logit_difference and first <= parity.max_logit_difference * (1 + 1e-5)
     if quant == "f16":
         assert parity.agreement >= 0.99 and parity.label_agreement == 1.0
 
