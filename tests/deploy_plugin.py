@@ -71,10 +71,11 @@ def register() -> None:
     plugins.pm.register(DeployTestPlugin(), name=PLUGIN_NAME)
 
 
-def build_run(run_dir: Path) -> Path:
+def build_run(run_dir: Path, precision: str = "fp32") -> Path:
     """A finished LoRA run of the test domain on a tiny model, in the layout `run_job` writes
     (config.yaml, adapter/ with its tokenizer, metrics.json); the adapter's weights are random
-    and non-zero so the tuned model answers differently from the base."""
+    and non-zero so the tuned model answers differently from the base. fp32 by default, so that
+    the served answers equal `Reference`'s on any CPU."""
     import yaml
     from peft import LoraConfig, get_peft_model
 
@@ -84,7 +85,7 @@ def build_run(run_dir: Path) -> Path:
 
     model_dir = build_tiny_model(run_dir.parent / f"{run_dir.name}-base-model")
     with plugin_registered(DeployTestPlugin(), name=PLUGIN_NAME):
-        config = build_config({"domain": DOMAIN, "model": model_dir, "output_dir": str(run_dir), "max_length": 128})
+        config = build_config({"domain": DOMAIN, "model": model_dir, "output_dir": str(run_dir), "max_length": 128, "precision": precision})
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
     lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)

@@ -30,7 +30,7 @@ def chat(run_dir: Path, prompt: str | None, base: bool, temperature: float, max_
     """Chat with RUN_DIR's tuned model, with the domain's system prompt and chat template as
     trained; every answer goes through the domain's output filters."""
     from domaintune.deploy.chat import ChatSession
-    from domaintune.deploy.engine import Engine
+    from domaintune.deploy.engine import start_engine
     from domaintune.deploy.runmodel import load_run_model
 
     if prompt is None and not sys.stdin.isatty():
@@ -38,8 +38,7 @@ def chat(run_dir: Path, prompt: str | None, base: bool, temperature: float, max_
     if prompt is not None and not prompt.strip():
         raise click.UsageError("The prompt is empty: pass --prompt TEXT or pipe some text.")
     with friendly_errors():
-        run_model = load_run_model(run_dir, base=base)
-        engine = Engine(run_model.model, run_model.tokenizer, max_batch=1).start()
+        run_model, engine = start_engine(lambda: load_run_model(run_dir, base=base), max_batch=1)
         try:
             _converse(ChatSession(run_model, engine, temperature, max_tokens, seed), prompt)
         finally:

@@ -148,10 +148,19 @@ def tuned_model_dir(run_dir: Path, config: RunConfig) -> Path:
     return tuned_dir
 
 
-def load_run_model(run_dir: Path | str, base: bool = False) -> RunModel:
-    """Load a finished run's tuned model (the adapter merged into the base weights, so that it
-    costs what the base costs), or its untuned base model with ``base``; fp32, eval mode."""
+def load_run_model(run_dir: Path | str, base: bool = False, merged: bool = False) -> RunModel:
+    """Load a finished run's tuned model, or its untuned base model with ``base``, in eval mode.
+
+    For chat and serve the weights are bf16 where the run's ``precision`` gives bf16 (the
+    precision it was trained and scored in), else fp32. In bf16 the LoRA adapter stays
+    unmerged: merged into bf16 weights, most of a LoRA update is rounded away (a PhraseBank
+    run scored 0.700 unmerged and 0.605 merged into bf16). ``merged`` gives what export
+    writes: fp32 weights with the adapter merged in.
+    """
+    import torch
+
     from domaintune.model import load_model, load_tokenizer, resolve_model
+    from domaintune.precision import use_bf16
     from domaintune.progress import quiet_libraries
 
     run_dir = Path(run_dir)
@@ -167,16 +176,19 @@ def load_run_model(run_dir: Path | str, base: bool = False) -> RunModel:
     model_path = resolve_model(config.model)
     trust = config.trust_remote_code  # what the run was trained with, recorded in config.yaml
     tokenizer = load_tokenizer(model_path, trust_remote_code=trust)
+    bf16 = not merged and use_bf16(config.precision)
     if base:
         model = load_model(model_path, trust_remote_code=trust)
     elif config.uses_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(
-            load_model(model_path, trust_remote_code=trust), tuned_dir
-        ).merge_and_unload()
+        model = PeftModel.from_pretrained(load_model(model_path, trust_remote_code=trust), tuned_dir)
+        # bf16: the base model with the adapter's LoRA layers in it, unmerged.
+        model = model.get_base_model() if bf16 else model.merge_and_unload()
     else:
         model = load_model(str(tuned_dir), trust_remote_code=trust)
+    if bf16:
+        model.to(torch.bfloat16)
     model.eval()
     return RunModel(
         run_dir=run_dir, config=config, domain=domain, model=model, tokenizer=tokenizer,

@@ -72,13 +72,14 @@ def _is_loopback(host: str) -> bool:
 def serve(settings: ServeSettings, on_ready: Callable[[str], None] = lambda url: None) -> None:
     """Serve the run until SIGINT/SIGTERM; ``on_ready`` gets the base URL once it listens."""
     from domaintune.deploy.app import ServeOptions, create_app
-    from domaintune.deploy.engine import Engine
+    from domaintune.deploy.engine import start_engine
     from domaintune.deploy.runmodel import load_run_model, run_config, tuned_model_dir
 
     settings = resolve_settings(settings)
     tuned_model_dir(settings.run_dir, run_config(settings.run_dir))  # an unfinished run fails now
-    run_model = load_run_model(settings.run_dir, base=settings.base)
-    engine = Engine(run_model.model, run_model.tokenizer, settings.max_batch, settings.max_queue).start()
+    run_model, engine = start_engine(
+        lambda: load_run_model(settings.run_dir, base=settings.base), settings.max_batch, settings.max_queue
+    )
     options = ServeOptions(settings.api_key, settings.filter_input, settings.log_requests)
     log = logging.getLogger("domaintune.serve")
     if not log.handlers:

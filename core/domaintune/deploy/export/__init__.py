@@ -125,7 +125,7 @@ def export_run(
     quiet_libraries()
     with library_logs() as write_log_to:
         reporter.step(f"Loading the tuned model of {run_dir}")
-        run_model = load_run_model(run_dir)
+        run_model = load_run_model(run_dir, merged=True)
         end_of_turn = end_of_turn_token(run_model.tokenizer)
         gguf_name = f"{run_dir.resolve().name}-{quant}.gguf"
         reporter.step(f"Writing the {to} export to {folder}")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def write_merged(run_model: RunModel, folder: Path, end_of_turn_id: int, card: str) -> None:
     """Write the merged model to ``folder`` (built beside it, then renamed into place, so a
     crash leaves no half folder). ``run_model.model`` already has the adapter merged
-    (`load_run_model` merges it with peft's ``merge_and_unload``)."""
+    (`load_run_model(..., merged=True)` merges it with peft's ``merge_and_unload``)."""
     from transformers import GenerationConfig
 
     temporary = folder.parent / f".{folder.name}.partial-{os.getpid()}"
