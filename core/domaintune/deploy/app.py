@@ -199,9 +199,13 @@ def _failed(update: Update) -> APIError:
 
 
 async def _next_update(updates: asyncio.Queue[Update], logprobs: list[Any]) -> Update:
-    """The job's next update; its tokens' log-probabilities are added to ``logprobs``."""
+    """The job's newest update: its text is the whole answer so far, so updates that queued
+    up meanwhile are skipped. The log-probabilities of all their tokens go to ``logprobs``."""
     update = await updates.get()
     logprobs.extend(update.logprobs)
+    while not update.finish_reason and not updates.empty():
+        update = updates.get_nowait()
+        logprobs.extend(update.logprobs)
     return update
 
 
@@ -236,7 +240,7 @@ async def _stream(
         yield sse(chunk_body(request_id, name, {"role": "assistant", "content": ""}))
         logprobs: list[Any] = []
         while not (update := await _next_update(updates, logprobs)).finish_reason:
-            delta = await run_in_threadpool(guard.feed, update.text) if run_model.output_filters else guard.feed(update.text)
+            delta = await run_in_threadpool(guard.feed, update.text) if guard.would_filter(update.text) else guard.feed(update.text)
             if delta:
                 yield sse(chunk_body(request_id, name, {"content": delta}))
         if update.error:

@@ -56,9 +56,9 @@ class AnswerGuard:
         if not self.run_model.output_filters:
             delta, self.sent = raw[len(self.sent):], raw
             return delta
-        ends = [m.end() for m in SENTENCE_END.finditer(raw, self._checked_up_to)]
-        if self._holding or not ends:
+        if not self.would_filter(raw):
             return ""
+        ends = [m.end() for m in SENTENCE_END.finditer(raw, self._checked_up_to)]
         self._checked_up_to = ends[-1]
         verdict = self._filter(raw[: ends[-1]])
         if verdict.blocked or not verdict.text.startswith(self.sent):
@@ -66,6 +66,14 @@ class AnswerGuard:
             return ""
         delta, self.sent = verdict.text[len(self.sent):], verdict.text
         return delta
+
+    def would_filter(self, raw: str) -> bool:
+        """Whether `feed` runs the filters on ``raw`` (a sentence ended since the last check):
+        only then is it worth running in a thread of its own, off the server's event loop."""
+        return (
+            bool(self.run_model.output_filters) and not self._holding
+            and SENTENCE_END.search(raw, self._checked_up_to) is not None
+        )
 
     def finish(self, raw: str) -> Verdict:
         """The verdict on the whole answer; ``rest`` is what remains to be sent after the
