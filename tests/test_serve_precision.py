@@ -48,10 +48,11 @@ def test_a_bf16_run_is_loaded_in_bf16_with_its_adapter_unmerged(tmp_path: Path) 
     assert (tuned - exact).abs().max() < 0.25 * (untuned - exact).abs().max()
 
 
-def test_an_fp32_run_is_loaded_merged_in_fp32(tmp_path: Path) -> None:
-    run_dir = support.build_run(tmp_path / "run", precision="fp32")
+@pytest.mark.parametrize(("run_precision", "asked"), [("fp32", None), ("bf16", "fp32")])
+def test_fp32_the_runs_or_asked_for_loads_merged_in_fp32(tmp_path: Path, run_precision: str, asked: str | None) -> None:
+    run_dir = support.build_run(tmp_path / "run", precision=run_precision)
     with deploy_domain():
-        served = load_run_model(run_dir)
+        served = load_run_model(run_dir, precision=asked)
     assert not [m for m in served.model.modules() if isinstance(m, LoraLayer)]
     assert {p.dtype for p in served.model.parameters()} == {torch.float32}
 

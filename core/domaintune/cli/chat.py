@@ -26,7 +26,12 @@ if TYPE_CHECKING:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="Longest answer, in tokens.")
 @click.option("--seed", type=int, help="Seed for sampling (with --temperature above 0).")
-def chat(run_dir: Path, prompt: str | None, base: bool, temperature: float, max_tokens: int, seed: int | None) -> None:
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+              help="bf16 (auto: where the hardware runs it natively) or fp32. Default: the run's --precision.")
+def chat(
+    run_dir: Path, prompt: str | None, base: bool, temperature: float, max_tokens: int, seed: int | None,
+    precision: str | None,
+) -> None:
     """Chat with RUN_DIR's tuned model, with the domain's system prompt and chat template as
     trained; every answer goes through the domain's output filters."""
     from domaintune.deploy.chat import ChatSession
@@ -38,7 +43,7 @@ def chat(run_dir: Path, prompt: str | None, base: bool, temperature: float, max_
     if prompt is not None and not prompt.strip():
         raise click.UsageError("The prompt is empty: pass --prompt TEXT or pipe some text.")
     with friendly_errors():
-        run_model, engine = start_engine(lambda: load_run_model(run_dir, base=base), max_batch=1)
+        run_model, engine = start_engine(lambda: load_run_model(run_dir, base=base, precision=precision), max_batch=1)
         try:
             _converse(ChatSession(run_model, engine, temperature, max_tokens, seed), prompt)
         finally:

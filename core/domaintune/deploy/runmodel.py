@@ -148,14 +148,16 @@ def tuned_model_dir(run_dir: Path, config: RunConfig) -> Path:
     return tuned_dir
 
 
-def load_run_model(run_dir: Path | str, base: bool = False, merged: bool = False) -> RunModel:
+def load_run_model(
+    run_dir: Path | str, base: bool = False, merged: bool = False, precision: str | None = None
+) -> RunModel:
     """Load a finished run's tuned model, or its untuned base model with ``base``, in eval mode.
 
-    For chat and serve the weights are bf16 where the run's ``precision`` gives bf16 (the
-    precision it was trained and scored in), else fp32. In bf16 the LoRA adapter stays
-    unmerged: merged into bf16 weights, most of a LoRA update is rounded away (a PhraseBank
-    run scored 0.700 unmerged and 0.605 merged into bf16). ``merged`` gives what export
-    writes: fp32 weights with the adapter merged in.
+    For chat and serve the weights are bf16 where ``precision`` (default: the run's own, the
+    precision it was trained and scored in) gives bf16, else fp32. In bf16 the LoRA adapter
+    stays unmerged: merged into bf16 weights, most of a LoRA update is rounded away (a
+    PhraseBank run scored 0.700 unmerged and 0.605 merged into bf16). ``merged`` gives what
+    export writes: fp32 weights with the adapter merged in.
     """
     import torch
 
@@ -176,7 +178,7 @@ def load_run_model(run_dir: Path | str, base: bool = False, merged: bool = False
     model_path = resolve_model(config.model)
     trust = config.trust_remote_code  # what the run was trained with, recorded in config.yaml
     tokenizer = load_tokenizer(model_path, trust_remote_code=trust)
-    bf16 = not merged and use_bf16(config.precision)
+    bf16 = not merged and use_bf16(precision or config.precision)
     if base:
         model = load_model(model_path, trust_remote_code=trust)
     elif config.uses_adapter:

@@ -34,6 +34,8 @@ class ServeSettings:
     max_batch: int = 8
     max_queue: int = 64
     grace_seconds: float = 30.0
+    precision: str | None = None
+    """auto, bf16 or fp32; None: the run's own."""
 
 
 def resolve_settings(settings: ServeSettings) -> ServeSettings:
@@ -78,7 +80,8 @@ def serve(settings: ServeSettings, on_ready: Callable[[str], None] = lambda url:
     settings = resolve_settings(settings)
     tuned_model_dir(settings.run_dir, run_config(settings.run_dir))  # an unfinished run fails now
     run_model, engine = start_engine(
-        lambda: load_run_model(settings.run_dir, base=settings.base), settings.max_batch, settings.max_queue
+        lambda: load_run_model(settings.run_dir, base=settings.base, precision=settings.precision),
+        settings.max_batch, settings.max_queue,
     )
     options = ServeOptions(settings.api_key, settings.filter_input, settings.log_requests)
     log = logging.getLogger("domaintune.serve")
