@@ -3,6 +3,7 @@
     python bench/serve_throughput.py                      # 16 held-out prompts, 1 then 8 clients
     python bench/serve_throughput.py --run runs/legal-... # a finished run of the default model
     python bench/serve_throughput.py --prompts 4 --max-tokens 16   # smoke test
+    python bench/serve_throughput.py --precision fp32     # tune serve --precision (default: the run's)
 
 Without --run it writes a run folder of the default model whose LoRA adapter is freshly
 initialised (B = 0: the same answers as the base model), so that no training is needed. The
@@ -49,9 +50,10 @@ def held_out_messages(run_dir: Path, count: int) -> list[list[dict[str, str]]]:
 
 
 class Server:
-    def __init__(self, run_dir: Path, max_batch: int) -> None:
+    def __init__(self, run_dir: Path, max_batch: int, precision: str | None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "domaintune", "serve", str(run_dir), "--port", "0", "--max-batch", str(max_batch)],
+            [sys.executable, "-m", "domaintune", "serve", str(run_dir), "--port", "0", "--max-batch", str(max_batch),
+             *(["--precision", precision] if precision else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         for line in self.process.stderr:  # type: ignore[union-attr]
@@ -125,6 +127,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="tune serve --precision (default: the run's).")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -132,7 +135,7 @@ def main() -> None:
         if args.run is None:
             build_default_model_run(run_dir, args.domain)
         prompts = held_out_messages(run_dir, args.prompts)
-        server = Server(run_dir, max_batch=args.clients)
+        server = Server(run_dir, max_batch=args.clients, precision=args.precision)
         try:
             model = httpx.get(f"{server.url}/v1/models", timeout=30).json()["data"][0]["id"]
             one_request(server.url, model, prompts[0], 4)  # warm-up
