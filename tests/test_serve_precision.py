@@ -39,6 +39,8 @@ def test_a_bf16_run_is_loaded_in_bf16_with_its_adapter_unmerged(tmp_path: Path) 
     lora_layers = [m for m in served.model.modules() if isinstance(m, LoraLayer)]
     assert lora_layers, "the adapter was merged into the bf16 weights"
     assert {p.dtype for p in served.model.parameters()} == {torch.bfloat16}
+    # Buffers keep theirs: a bf16 rotary inv_freq would turn positions by 0.3 rad at 200.
+    assert {b.dtype for name, b in served.model.named_buffers() if "inv_freq" in name} == {torch.float32}
     assert not [m for m in exported.model.modules() if isinstance(m, LoraLayer)]
     assert {p.dtype for p in exported.model.parameters()} == {torch.float32}
 

@@ -159,10 +159,9 @@ def load_run_model(
     PhraseBank run scored 0.700 unmerged and 0.605 merged into bf16). ``merged`` gives what
     export writes: fp32 weights with the adapter merged in.
     """
-    import torch
 
     from domaintune.model import load_model, load_tokenizer, resolve_model
-    from domaintune.precision import use_bf16
+    from domaintune.precision import parameters_to_bf16, use_bf16
     from domaintune.progress import quiet_libraries
 
     run_dir = Path(run_dir)
@@ -190,7 +189,7 @@ def load_run_model(
     else:
         model = load_model(str(tuned_dir), trust_remote_code=trust)
     if bf16:
-        model.to(torch.bfloat16)
+        parameters_to_bf16(model)
     model.eval()
     return RunModel(
         run_dir=run_dir, config=config, domain=domain, model=model, tokenizer=tokenizer,
