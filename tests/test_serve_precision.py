@@ -91,3 +91,10 @@ def test_start_engine_raises_what_loading_raises(tmp_path: Path) -> None:
     (run_dir / "adapter").rename(run_dir / "adapter-moved")
     with deploy_domain(), pytest.raises(ConfigError, match="holds no trained model"):
         start_engine(lambda: load_run_model(run_dir))
+
+
+def test_serve_refuses_an_unknown_precision_before_loading(tmp_path: Path) -> None:
+    from domaintune.deploy.server import ServeSettings, resolve_settings
+
+    with pytest.raises(ConfigError, match="--precision bf17: must be auto, bf16 or fp32"):
+        resolve_settings(ServeSettings(tmp_path, precision="bf17"))

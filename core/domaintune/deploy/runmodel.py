@@ -157,9 +157,10 @@ def load_run_model(
     precision it was trained and scored in) gives bf16, else fp32. In bf16 the LoRA adapter
     stays unmerged: merged into bf16 weights, most of a LoRA update is rounded away (a
     PhraseBank run scored 0.700 unmerged and 0.605 merged into bf16). ``merged`` gives what
-    export writes: fp32 weights with the adapter merged in.
+    export writes: fp32 weights with the adapter merged in. The adapter is cast to bf16 too: a
+    one-row decode step of the default model took 51 ms against 67 ms with an fp32 adapter,
+    as near the fp32 tuned model's logits.
     """
-
     from domaintune.model import load_model, load_tokenizer, resolve_model
     from domaintune.precision import parameters_to_bf16, use_bf16
     from domaintune.progress import quiet_libraries
