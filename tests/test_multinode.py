@@ -126,3 +126,16 @@ def test_nproc_refuses_what_is_neither_a_count_nor_auto() -> None:
         result = CliRunner().invoke(cli, ["--domain", "legal", "--nproc", value])
         assert result.exit_code == 2 and "give a number of processes (1 or more) or auto" in result.output
 
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or (os.cpu_count() or 1) < 2, reason="needs CPU affinity and 2 cores")
+def test_cores_are_those_this_process_may_run_on_not_the_machines() -> None:
+    """`--nproc auto`, the threads per launched process and the data workers all count these:
+    pinned to one core (as a container's CPU limit does), a launch must not start a thread
+    per core of the machine."""
+    code = "from domaintune.machine import usable_cores; print(usable_cores())"
+    pinned = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
+    assert pinned.stdout.strip() == "1"

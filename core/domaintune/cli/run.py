@@ -217,9 +217,10 @@ def launch_processes(
 
     import yaml
 
+    from domaintune.machine import usable_cores
     from domaintune.training.launch import Nodes, torchrun_arguments
 
-    threads = max(1, (os.cpu_count() or 1) // nproc)
+    threads = max(1, usable_cores() // nproc)
     with tempfile.TemporaryDirectory() as folder:
         config_file = Path(folder) / "config.yaml"
         config_file.write_text(yaml.safe_dump(config.to_dict()), encoding="utf-8")

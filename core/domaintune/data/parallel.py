@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from domaintune.machine import usable_cores
 
 PARALLEL_MIN_ROWS = 20_000
 """Below this, a datasets.map runs in this process: starting workers costs about a second."""
@@ -11,7 +11,7 @@ MAX_WORKERS = 8
 
 def map_workers(rows: int) -> int | None:
     """Processes for a ``datasets.map`` over ``rows`` rows: one per core, none when small."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     if rows < PARALLEL_MIN_ROWS or cores < 2:
         return None
     return min(cores, MAX_WORKERS)

@@ -96,14 +96,11 @@ def choose_processes(cores: int, available_bytes: int | None, gpus: int) -> Proc
 def machine_processes() -> ProcessChoice:
     """`choose_processes` for this machine: its GPUs, the cores this process may use, and
     MemAvailable from /proc/meminfo (Linux)."""
-    import os
-
     import torch
 
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    from domaintune.machine import usable_cores
+
+    cores = usable_cores()
     available = None
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
