@@ -127,7 +127,6 @@ def test_nproc_refuses_what_is_neither_a_count_nor_auto() -> None:
         assert result.exit_code == 2 and "give a number of processes (1 or more) or auto" in result.output
 
 
-
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or (os.cpu_count() or 1) < 2, reason="needs CPU affinity and 2 cores")
 def test_cores_are_those_this_process_may_run_on_not_the_machines() -> None:
     """`--nproc auto`, the threads per launched process and the data workers all count these:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from domaintune.deploy.runmodel import RunModel
 
 
+ENGINE_THREAD = "domaintune-engine"
+
+
 class EngineBusy(DomaintuneError):
     """The queue of waiting requests is full; the client should retry later."""
 
@@ -87,7 +90,8 @@ class Engine:
         self._queue: deque[Job] = deque()
         self._wake = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="domaintune-engine", daemon=True)
+        self._thread: threading.Thread | None = None
+        """The worker: `start`'s, or the thread `start_engine` loaded the model on."""
         eos = model.generation_config.eos_token_id
         self.eos_ids = {tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         self.batch_sizes: Counter[int] = Counter()
@@ -100,6 +104,7 @@ class Engine:
         return len(self._queue)
 
     def start(self) -> Engine:
+        self._thread = threading.Thread(target=self._work, name=ENGINE_THREAD, daemon=True)
         self._thread.start()
         return self
 
@@ -108,7 +113,8 @@ class Engine:
         with self._wake:
             self._stopping = True
             self._wake.notify()
-        self._thread.join(timeout=60)
+        if self._thread is not None:
+            self._thread.join(timeout=60)
 
     def submit(self, job: Job) -> None:
         with self._wake:
@@ -212,7 +218,7 @@ def start_engine(load: Callable[[], RunModel], max_batch: int = 8, max_queue: in
         ready.set_result((run_model, engine))
         engine._work()
 
-    threading.Thread(target=load_then_work, name="domaintune-engine", daemon=True).start()
+    threading.Thread(target=load_then_work, name=ENGINE_THREAD, daemon=True).start()
     return ready.result()
 
 

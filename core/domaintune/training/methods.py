@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from domaintune.config import RunConfig
 from domaintune.precision import parameters_to_bf16, use_bf16
 
