@@ -16,6 +16,7 @@ from domaintune.data.encoding import cut_middle, split_prompt_answer, tokenize_t
 from domaintune.domain import Domain, Formatter, Metric, SafetyFilter
 from domaintune.plugins import blame
 from domaintune.positions import last_positions
+from domaintune.prefix import after_prefix, shared_prefix_length
 
 if TYPE_CHECKING:
     import datasets
@@ -147,7 +148,7 @@ def label_log_likelihoods(
         for batch in _batches_by_length(sequences, batch_size):
             inputs = left_padded([sequences[i][prefix:] for i in batch], tokenizer.pad_token_id, device)
             if prefix_cache is not None:
-                inputs = _after_prefix(inputs, prefix, prefix_cache)
+                inputs = {**after_prefix(inputs, prefix), "cache": _repeated(prefix_cache, len(batch))}
             logits = model(**inputs, use_cache=prefix_cache is not None, logits_to_keep=last_positions(keep, device)).logits
             batch_log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, index in enumerate(batch):
@@ -163,46 +164,29 @@ def label_log_likelihoods(
     return scores
 
 
-MIN_SHARED_PREFIX = 16
-"""Tokens every scored sequence must share before the shared part gets a pass of its own."""
-
-
 def _shared_prefix_cache(model: PreTrainedModel, sequences: list[list[int]]) -> tuple[int, Any]:
-    """The length of the token prefix all sequences share (the system prompt and the task's
-    instruction, typically), and its KV cache from one pass; (0, None) when it is short.
+    """The length of the token prefix all sequences share (`domaintune.prefix`) and its KV
+    cache from one pass; (0, None) when it is short.
 
     Every batch then runs only the rows' own tokens: on the legal eval set about half of each
     row is the shared prefix.
     """
-    import os
-
     import torch
 
-    shortest = min(len(sequence) for sequence in sequences)
-    prefix = min(len(os.path.commonprefix(sequences)), shortest - 1)  # each row keeps a token
-    if prefix < MIN_SHARED_PREFIX:
+    prefix = shared_prefix_length(sequences)
+    if not prefix:
         return 0, None
     input_ids = torch.tensor([sequences[0][:prefix]], device=model.device)
     return prefix, model(input_ids=input_ids, use_cache=True).cache
 
 
-def _after_prefix(inputs: dict[str, torch.Tensor], prefix: int, prefix_cache: Any) -> dict[str, Any]:
-    """Left-padded suffixes continuing the cached prefix: the padding sits between prefix and
-    suffix, masked, and positions continue from the prefix as in the unsplit sequence."""
+def _repeated(prefix_cache: Any, rows: int) -> Any:
+    """A copy of the prefix's cache for a batch of ``rows`` (the model extends it in place)."""
     import copy
 
-    import torch
-
-    rows = inputs["input_ids"].shape[0]
     cache = copy.deepcopy(prefix_cache)
     cache.batch_repeat_interleave(rows)
-    prefix_mask = torch.ones((rows, prefix), dtype=inputs["attention_mask"].dtype, device=inputs["attention_mask"].device)
-    return {
-        "input_ids": inputs["input_ids"],
-        "attention_mask": torch.cat([prefix_mask, inputs["attention_mask"]], dim=1),
-        "position_ids": inputs["position_ids"] + prefix,
-        "cache": cache,
-    }
+    return cache
 
 
 def generate_answers(
@@ -214,15 +198,26 @@ def generate_answers(
     batch_size: int,
     progress: Progress,
 ) -> list[str]:
-    """Greedy answers, batched with left padding and the KV cache."""
+    """Greedy answers, batched with left padding and the KV cache; the prefix all prompts
+    share runs once (`_shared_prefix_cache`). On the legal eval set prefilling the prompts
+    takes most of the time, as answers are a few tokens: 24 rows went from 5.4 to 6.6 rows/s."""
     import torch
 
     prompt_ids = [cut_middle(ids, max_length) for ids in tokenize_texts(tokenizer, prompts)]
     answers: list[str] = [""] * len(prompts)
     model.eval()
     with torch.inference_mode():
+        prefix, prefix_cache = _shared_prefix_cache(model, prompt_ids)
         for batch in _batches_by_length(prompt_ids, batch_size):
-            inputs = left_padded([prompt_ids[i] for i in batch], tokenizer.pad_token_id, model.device)
+            inputs = left_padded([prompt_ids[i][prefix:] for i in batch], tokenizer.pad_token_id, model.device)
+            if prefix_cache is not None:
+                # generate runs the tokens its cache does not hold yet: the rows' own.
+                shared = torch.tensor(prompt_ids[batch[0]][:prefix], device=model.device).expand(len(batch), -1)
+                inputs = {
+                    **after_prefix(inputs, prefix),
+                    "input_ids": torch.cat([shared, inputs["input_ids"]], dim=1),
+                    "cache": _repeated(prefix_cache, len(batch)),
+                }
             inputs.pop("position_ids")  # generate derives them from the attention mask
             output = model.generate(
                 **inputs,
