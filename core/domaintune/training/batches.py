@@ -10,6 +10,7 @@ from domaintune.data.encoding import IGNORE_INDEX, encode_for_training
 from domaintune.data.parallel import map_workers
 from domaintune.domain import Formatter
 from domaintune.plugins import blame
+from domaintune.prefix import after_prefix, shared_prefix_length
 
 if TYPE_CHECKING:
     import datasets
@@ -42,30 +43,52 @@ def tokenize_dataset(
 
 
 class LeftPadToLongest:
-    """Pads each batch on the left to its longest row.
+    """Pads each batch on the left to its longest row, after the prefix its rows share.
 
     Left padding puts every answer at the end of its row, so the positions that carry labels
-    are the last few columns for the whole batch; see `AnswerLossTrainer`.
+    are the last few columns for the whole batch; see `AnswerLossTrainer`. With
+    ``share_prefix``, the tokens every row of the batch starts with (the system prompt and the
+    instruction, up to the first answer token) come once, as ``prefix_ids``: the loss runs
+    them once per batch and each row continues their KV cache (`domaintune.prefix`), the same
+    loss and gradients for less work. The attention mask keeps the prefix's columns, so it
+    still counts every real token.
     """
 
-    def __init__(self, pad_token_id: int) -> None:
+    def __init__(self, pad_token_id: int, share_prefix: bool = True) -> None:
         self.pad_token_id = pad_token_id
+        self.share_prefix = share_prefix
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(row["input_ids"]) for row in rows)
+        prefix = self._shared_prefix(rows)
+        own_ids = [row["input_ids"][prefix:] for row in rows]
+        width = max(len(ids) for ids in own_ids)
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            start = width - len(row["input_ids"])
-            input_ids[i, start:] = torch.tensor(row["input_ids"])
-            labels[i, start:] = torch.tensor(row["labels"])
+        for i, (row, ids) in enumerate(zip(rows, own_ids)):
+            start = width - len(ids)
+            input_ids[i, start:] = torch.tensor(ids)
+            labels[i, start:] = torch.tensor(row["labels"][prefix:])
             attention_mask[i, start:] = 1
         # Positions count real tokens only, so the padding does not shift rotary positions.
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        return {
+        batch = {
             "input_ids": input_ids,
             "labels": labels,
             "attention_mask": attention_mask,
             "position_ids": position_ids,
         }
+        if not prefix:
+            return batch
+        return {**after_prefix(batch, prefix), "prefix_ids": torch.tensor(rows[0]["input_ids"][:prefix])}
+
+    def _shared_prefix(self, rows: list[dict[str, Any]]) -> int:
+        """Shared tokens before every row's first label; the logit that predicts that label
+        sits at the position before it, which must stay the row's own."""
+        if not self.share_prefix or len(rows) < 2:
+            return 0
+        first_label = min(
+            next((i for i, label in enumerate(row["labels"]) if label != IGNORE_INDEX), len(row["labels"]))
+            for row in rows
+        )
+        return shared_prefix_length([row["input_ids"] for row in rows], limit=first_label - 1)

@@ -18,7 +18,8 @@ class AnswerLossTrainer(Trainer):
     The 49k-wide output layer over every position costs as much as a fifth of the
     model, and its fp32 logits dominate memory; answers are a few tokens at the end of
     each (left-padded) row, so only those columns are kept. Measured on SmolLM2-135M:
-    same loss, 2.1x faster steps.
+    same loss, 2.1x faster steps. The prefix a batch's rows share runs once
+    (`shared_prefix_cache`).
     """
 
     def __init__(self, *args: Any, tokens: TokenCount, **kwargs: Any) -> None:
@@ -31,9 +32,12 @@ class AnswerLossTrainer(Trainer):
             # own count: Trainer's counts pad tokens when pad == eos.
             self.tokens.here += int(inputs["attention_mask"].sum())
         labels = inputs.pop("labels")
+        prefix_ids = inputs.pop("prefix_ids", None)
+        if prefix_ids is not None:
+            inputs["cache"] = self.shared_prefix_cache(model, prefix_ids, rows=labels.shape[0])
         targets = labels[:, 1:]  # the logits at position t predict the token at t + 1
         keep = torch.nonzero((targets != IGNORE_INDEX).any(dim=0)).squeeze(-1)
-        # use_cache=False keeps the attention from taking the cached path.
+        # use_cache=False: no cache of its own (the attention would take the cached path).
         outputs = model(**inputs, use_cache=False, logits_to_keep=keep)
         loss = torch.nn.functional.cross_entropy(
             outputs.logits.flatten(0, 1).float(),
@@ -52,3 +56,16 @@ class AnswerLossTrainer(Trainer):
             if self.args.average_tokens_across_devices:
                 loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
+
+    def shared_prefix_cache(self, model: torch.nn.Module, prefix_ids: torch.Tensor, rows: int) -> Any:
+        """The KV cache of the prefix the batch's rows share (`LeftPadToLongest`), run once
+        with gradients and repeated for ``rows``: each row's backward reaches it.
+
+        It runs through the decoder, so no output layer runs (nor a counter's hook on the
+        model), under the autocast that accelerate puts around the model's own forward.
+        """
+        decoder = self.accelerator.unwrap_model(model).get_decoder()
+        with self.accelerator.autocast():
+            cache = decoder(input_ids=prefix_ids[None], use_cache=True).cache
+        cache.batch_repeat_interleave(rows)
+        return cache

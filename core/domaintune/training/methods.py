@@ -3,6 +3,7 @@ and in which dtype the frozen ones are kept."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from domaintune.config import RunConfig
@@ -47,3 +48,17 @@ def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
         use_dora=config.method == "dora",
     )
     return get_peft_model(model, lora)
+
+
+def adapter_inputs_uncast(model: PreTrainedModel, config: RunConfig) -> AbstractContextManager[None]:
+    """While training LoRA under bf16 autocast, adapted layers pass their (bf16) input to the
+    adapter as it comes, instead of casting it to the fp32 adapter weights' dtype first.
+
+    Autocast runs the adapter's matmuls in bf16 either way, so the loss and gradients are the
+    same bit for bit; peft's cast only keeps an fp32 copy of each adapted layer's input for
+    the backward pass, 7 per block. Measured on SmolLM2-135M, 8 rows of 256 tokens: 626 MiB
+    less peak memory (4,414 -> 3,788).
+    """
+    from peft.helpers import disable_input_dtype_casting
+
+    return disable_input_dtype_casting(model, active=config.method == "lora" and use_bf16(config.precision))

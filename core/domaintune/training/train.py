@@ -45,6 +45,7 @@ from domaintune.training.early_stopping import (
 )
 from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.memory import MicroBatches, StartingWeights, no_lowering_on_several_processes
+from domaintune.training.methods import adapter_inputs_uncast
 from domaintune.training.schedule import WallClockBudget, warmup_stable_decay
 from domaintune.training.status import StatusCallback
 from domaintune.training.timing import StepTimer
@@ -203,7 +204,8 @@ def _train_at(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
     # Each step's tokens count once: the checkpoint's, plus this attempt's from there.
     plan.tokens.restart(read_totals(start_from).tokens if start_from else 0)
     trainer = _build_trainer(micro_batch, plan)
-    trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
+    with adapter_inputs_uncast(plan.model, plan.config):
+        trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
     return trainer
 
 
@@ -245,7 +247,8 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
         args=args,
         train_dataset=plan.train_rows,
         eval_dataset=plan.held_out,
-        data_collator=LeftPadToLongest(plan.tokenizer.pad_token_id),
+        # Checkpointing would run a layer again and extend the prefix's cache twice.
+        data_collator=LeftPadToLongest(plan.tokenizer.pad_token_id, share_prefix=not config.gradient_checkpointing),
         optimizers=(optimizer, scheduler),
         callbacks=[
             plan.budget,
