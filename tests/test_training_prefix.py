@@ -128,3 +128,66 @@ def test_bf16_lora_inputs_left_uncast_give_the_same_gradients_and_keep_less_for_
     # The cast's copies of the adapted layers' inputs, kept for the backward pass: 12% of the
     # tiny model's activations, 20% (626 MiB) of the default model's at 8 rows of 256 tokens.
     assert uncast_bytes < 0.9 * cast_bytes, (uncast_bytes, cast_bytes)
+
+
+def test_a_long_batch_runs_as_parts_of_whole_rows_with_the_batchs_gradients(tiny_model: str, tmp_path) -> None:  # noqa: ANN001
+    from domaintune.training.batches import split_by_positions
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    rows = training_rows(tokenizer) + training_rows(tokenizer)[:1]  # 4 rows of different lengths
+    batch = LeftPadToLongest(tokenizer.pad_token_id)(rows)
+    prefix = batch["prefix_ids"].numel()
+    whole = prefix + batch["input_ids"].numel()
+    parts = split_by_positions(batch, max_positions=whole // 2)
+    assert len(parts) >= 2
+    assert all(prefix + part["input_ids"].numel() <= whole // 2 for part in parts)
+    # Every row once, whole: its own tokens after the shared prefix.
+    def own_rows(b: dict[str, torch.Tensor]) -> list[list[int]]:
+        mask = b["attention_mask"][:, prefix:].bool()
+        return [b["input_ids"][i][mask[i]].tolist() for i in range(len(mask))]
+    assert sorted(r for part in parts for r in own_rows(part)) == sorted(own_rows(batch))
+    assert split_by_positions(batch, max_positions=whole) == [batch]
+
+    torch.manual_seed(0)
+    config = build_config({}, {"domain": "legal", "method": "full", "precision": "fp32"})
+    model = prepare_model(AutoModelForCausalLM.from_pretrained(tiny_model), config).train()
+    trainer = AnswerLossTrainer(
+        model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+        tokens=TokenCount(),
+    )
+    answer_tokens = int((batch["labels"] != IGNORE_INDEX).sum())
+    results = []
+    for pieces in ([batch], parts):
+        model.zero_grad()
+        loss = sum(trainer.compute_loss(model, dict(p), num_items_in_batch=answer_tokens) for p in pieces)
+        loss.backward()
+        results.append((float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (whole_loss, whole_gradients), (parts_loss, parts_gradients) = results
+    assert parts_loss == pytest.approx(whole_loss, rel=1e-5)
+    for name, gradient in whole_gradients.items():
+        assert torch.allclose(parts_gradients[name], gradient, atol=1e-6, rtol=1e-4), name
+
+
+def test_training_in_parts_follows_the_loss_curve_of_whole_batches(tiny_model: str, tmp_path) -> None:  # noqa: ANN001
+    import transformers
+    from domaintune.model import load_model
+    from domaintune.training.batches import tokenize_dataset
+    from domaintune.training.train import train
+    from training_rows import user_assistant, yes_no_rows
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    rows = tokenize_dataset(yes_no_rows(16, lambda i: 4 + 3 * (i % 5)), user_assistant, tokenizer, 64, "any")
+    curves = []
+    for max_forward_tokens in (None, 64):
+        config = build_config({
+            "domain": "any", "batch_size": 8, "gradient_accumulation": 1, "max_length": 64, "precision": "fp32",
+            "logging_steps": 1, "epochs": 2, "learning_rate": 1e-2, "max_forward_tokens": max_forward_tokens,
+        })
+        transformers.set_seed(0)
+        model = prepare_model(load_model(tiny_model), config)
+        result = train(model, tokenizer, rows, config, tmp_path / str(max_forward_tokens))
+        curves.append([entry["loss"] for entry in result.log_history if "loss" in entry])
+        if max_forward_tokens:
+            assert result.tokens == sum(rows["length"]) * 2  # every row's tokens, once an epoch
+    assert len(curves[0]) == 4
+    assert curves[1] == pytest.approx(curves[0], rel=1e-4)

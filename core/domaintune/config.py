@@ -18,6 +18,11 @@ from typing import Any, Literal
 
 from domaintune.errors import ConfigError
 
+Precision = Literal["auto", "bf16", "fp32"]
+"""auto: bf16 where the hardware runs it natively (`domaintune.precision.use_bf16`), else fp32."""
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+"""The choices, for the CLI's options and the serve settings' check."""
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -51,13 +56,18 @@ class RunConfig:
     epochs: float = 1.0
     time_budget_minutes: float | None = None
     """Stop training after this many minutes; the learning rate decays to zero by then."""
-    batch_size: int = 4
-    """Rows per forward pass, over all processes together."""
-    gradient_accumulation: int = 2
-    """Forward passes per optimizer step: 4 x 2 = 8 rows a step. On 2 bf16-native vCPUs
-    (bench/train_throughput.py, legal rows, 120 s): 297 tokens/s at 2,662 MiB peak; 8 x 1 made
-    432 tokens/s, as the prefix a batch shares runs once for more rows, but peaked at 3,651
-    MiB, above the common recipe's 3,458."""
+    batch_size: int = 8
+    """Rows per forward pass, over all processes together (see max_forward_tokens)."""
+    gradient_accumulation: int = 1
+    """Forward passes per optimizer step."""
+    max_forward_tokens: int | None = 1024
+    """On one process, a batch of more positions than this (padding included) runs as parts of
+    fewer rows, a forward and backward pass each, for the same gradients: the long batches take
+    the memory of their parts, and the common, shorter ones run whole. On 2 bf16-native vCPUs (bench/train_throughput.py,
+    legal rows, 120 s): 8 rows a pass made 432 tokens/s against 297 for 4 x 2 (the prefix a
+    batch shares runs once for more rows), but peaked at 3,651 MiB against 2,662 and the
+    common recipe's 3,458; with parts of at most 1,024 positions, 378 tokens/s at 2,699 MiB.
+    None: no limit."""
     distributed: Literal["ddp", "fsdp"] = "ddp"
     """How several processes share training (Trainer's engines): ddp copies the model to each;
     fsdp shards weights, gradients and optimizer state (FSDP2 through accelerate)."""
@@ -92,7 +102,7 @@ class RunConfig:
     """Also score the base model prompted with this many training examples (stratified by
     label, as many as fit within the model's context): a baseline column, "is fine-tuning
     needed?"."""
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    precision: Precision = "auto"
     """Training and scoring precision. auto: bf16 where the hardware runs it natively (a bf16
     GPU, a CPU with AVX512-BF16 or AMX), fp32 elsewhere."""
     logging_steps: int = 10
@@ -126,7 +136,7 @@ class RunConfig:
 
 _POSITIVE = {
     "lora_r", "lora_alpha", "learning_rate", "epochs", "time_budget_minutes", "batch_size",
-    "gradient_accumulation", "max_length", "max_train_rows", "max_rows_per_task", "eval_rows", "eval_batch_size",
+    "gradient_accumulation", "max_forward_tokens", "max_length", "max_train_rows", "max_rows_per_task", "eval_rows", "eval_batch_size",
     "logging_steps", "save_steps", "early_stopping_patience", "early_stopping_rows",
 }
 _FRACTIONS = {"lora_dropout", "warmup_ratio"}

@@ -92,3 +92,26 @@ class LeftPadToLongest:
             for row in rows
         )
         return shared_prefix_length([row["input_ids"] for row in rows], limit=first_label - 1)
+
+
+def split_by_positions(batch: dict[str, torch.Tensor], max_positions: int) -> list[dict[str, torch.Tensor]]:
+    """``batch`` (as `LeftPadToLongest` makes it) as parts of whole rows, each with at most
+    ``max_positions`` positions where a part of one row allows it, shortest rows together and
+    without the padding columns a part does not need."""
+    prefix = batch["prefix_ids"].numel() if "prefix_ids" in batch else 0
+    rows, width = batch["input_ids"].shape
+    if rows == 1 or prefix + rows * width <= max_positions:
+        return [batch]
+    own_mask = batch["attention_mask"][:, prefix:]
+    order = torch.argsort(own_mask.sum(dim=1), stable=True)
+    halves = (order[: rows // 2], order[rows // 2:])
+    parts = []
+    for part_rows in halves:
+        mask = own_mask[part_rows]
+        start = int(mask.any(dim=0).int().argmax())  # the first column a row of this part uses
+        part = {key: batch[key][part_rows, start:] for key in ("input_ids", "labels", "position_ids")}
+        part["attention_mask"] = torch.cat([batch["attention_mask"][part_rows, :prefix], mask[:, start:]], dim=1)
+        if prefix:
+            part["prefix_ids"] = batch["prefix_ids"]
+        parts.extend(split_by_positions(part, max_positions))
+    return parts

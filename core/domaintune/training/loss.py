@@ -9,6 +9,7 @@ import torch
 from transformers import Trainer
 
 from domaintune.data.encoding import IGNORE_INDEX
+from domaintune.training.batches import split_by_positions
 from domaintune.training.totals import TokenCount
 
 
@@ -22,9 +23,20 @@ class AnswerLossTrainer(Trainer):
     (`shared_prefix_cache`).
     """
 
-    def __init__(self, *args: Any, tokens: TokenCount, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tokens: TokenCount, max_forward_tokens: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tokens = tokens
+        self.max_forward_tokens = max_forward_tokens
+
+    def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: ANN001, ANN201
+        """A batch of more than ``max_forward_tokens`` positions runs as parts, a forward and
+        backward pass each. Each part's loss is a sum over its answer tokens divided by the
+        whole step's count, so the gradients add up to the batch's. One process only: under
+        DDP each backward pass would reduce the gradients again."""
+        if self.max_forward_tokens is None or num_items_in_batch is None or self.args.world_size > 1:
+            return super().training_step(model, inputs, num_items_in_batch)
+        parts = split_by_positions(inputs, self.max_forward_tokens)
+        return sum(super(AnswerLossTrainer, self).training_step(model, part, num_items_in_batch) for part in parts)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
         if model.training:

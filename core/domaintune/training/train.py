@@ -259,6 +259,7 @@ def _build_trainer(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
             *plan.callbacks,
         ],
         tokens=plan.tokens,
+        max_forward_tokens=config.max_forward_tokens,
     )
     trainer.remove_callback(PrinterCallback)  # it prints log dicts; StatusCallback logs them
     return trainer
