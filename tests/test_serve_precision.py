@@ -96,5 +96,5 @@ def test_start_engine_raises_what_loading_raises(tmp_path: Path) -> None:
 def test_serve_refuses_an_unknown_precision_before_loading(tmp_path: Path) -> None:
     from domaintune.deploy.server import ServeSettings, resolve_settings
 
-    with pytest.raises(ConfigError, match="--precision bf17: must be auto, bf16 or fp32"):
+    with pytest.raises(ConfigError, match="--precision bf17: must be one of auto, bf16, fp32"):
         resolve_settings(ServeSettings(tmp_path, precision="bf17"))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from domaintune.cli.render import friendly_errors
+from domaintune.config import PRECISIONS
 
 if TYPE_CHECKING:
     from domaintune.deploy.chat import ChatSession
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="Longest answer, in tokens.")
 @click.option("--seed", type=int, help="Seed for sampling (with --temperature above 0).")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="bf16 (auto: where the hardware runs it natively) or fp32. Default: the run's --precision.")
 def chat(
     run_dir: Path, prompt: str | None, base: bool, temperature: float, max_tokens: int, seed: int | None,

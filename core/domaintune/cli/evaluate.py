@@ -13,6 +13,7 @@ from domaintune.cli.render import (
     exit_on_gate_failures, friendly_errors, results_table, say, stdout,
 )
 from domaintune.cli.run import gate_options
+from domaintune.config import PRECISIONS
 from domaintune.errors import ConfigError
 
 
@@ -37,7 +38,7 @@ from domaintune.errors import ConfigError
 @click.option("--eval-rows", type=click.IntRange(min=1), help="Without RUN_DIR: score at most this many rows of each file (default: the domain's eval_rows).")
 @click.option("--few-shot", type=click.IntRange(min=0), default=0,
               help="With RUN_DIR --data: also the base model prompted with K training examples.")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="Without RUN_DIR: bf16 autocast or fp32 for a local model (default: the domain's).")
 @gate_options
 def eval_command(

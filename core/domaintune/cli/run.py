@@ -20,6 +20,7 @@ from domaintune.cli.render import (
     say,
     stdout,
 )
+from domaintune.config import PRECISIONS
 
 
 def store_column_map(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -65,7 +66,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--lora-r", {"type": int, "help": "LoRA rank."}),
     ("--canaries", {"type": int, "help": "Plant this many fake identifiers in training prompts; report how many survive the safety filters."}),
     ("--seed", {"type": int, "help": "Random seed for splits, shuffling and initialisation."}),
-    ("--precision", {"type": click.Choice(["auto", "bf16", "fp32"]), "help": "Training precision."}),
+    ("--precision", {"type": click.Choice(PRECISIONS), "help": "Training precision."}),
     ("--trust-remote-code", {"is_flag": True, "help": "Run the model folder's own Python code (config.json's auto_map) if it needs any; only for a model you trust."}),
     ("--keep-checkpoints", {"is_flag": True, "help": "Keep the training checkpoints of a finished run (removed by default)."}),
     ("--report-to", {"type": click.Choice(["none", "tensorboard", "mlflow"]),

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from domaintune.cli.render import friendly_errors
+from domaintune.config import PRECISIONS
 
 
 @click.command(name="serve")
@@ -25,7 +26,7 @@ from domaintune.cli.render import friendly_errors
               help="Requests that may wait beyond those; more get 429 with Retry-After.")
 @click.option("--grace-seconds", type=float, default=30.0, show_default=True,
               help="On SIGINT/SIGTERM, how long requests in flight may take to finish.")
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="In bf16 (auto: where the CPU or GPU runs it natively) a greedy answer can change with "
                    "the requests it is batched with; fp32 gives each prompt one answer. Default: the run's --precision.")
 def serve(run_dir: Path, **options: object) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
+from domaintune.config import PRECISIONS
 from domaintune.errors import ConfigError
 
 API_KEY_ENV = "DOMAINTUNE_API_KEY"
@@ -55,8 +56,8 @@ def resolve_settings(settings: ServeSettings) -> ServeSettings:
     for name, value in (("--max-batch", settings.max_batch), ("--max-queue", settings.max_queue)):
         if value < 1:
             problems.append(f"{name} {value}: must be at least 1.")
-    if settings.precision not in (None, "auto", "bf16", "fp32"):
-        problems.append(f"--precision {settings.precision}: must be auto, bf16 or fp32.")
+    if settings.precision is not None and settings.precision not in PRECISIONS:
+        problems.append(f"--precision {settings.precision}: must be one of {', '.join(PRECISIONS)}.")
     if settings.grace_seconds < 0:
         problems.append(f"--grace-seconds {settings.grace_seconds}: must not be negative.")
     if problems:
