@@ -62,9 +62,9 @@ class RunConfig:
     """Forward passes per optimizer step."""
     max_forward_tokens: int | None = 1024
     """On one process, a batch of more positions than this (padding included) runs as parts of
-    fewer rows, a forward and backward pass each, for the same gradients: the long batches take
-    the memory of their parts, and the common, shorter ones run whole. On 2 bf16-native vCPUs (bench/train_throughput.py,
-    legal rows, 120 s): 8 rows a pass made 432 tokens/s against 297 for 4 x 2 (the prefix a
+    fewer rows, a forward and backward pass each, for the same gradients: the long batches
+    take the memory of their parts, and the common, shorter ones run whole. On 2 bf16-native
+    vCPUs (bench/train_throughput.py, legal rows, 120 s): 8 rows a pass made 432 tokens/s against 297 for 4 x 2 (the prefix a
     batch shares runs once for more rows), but peaked at 3,651 MiB against 2,662 and the
     common recipe's 3,458; with parts of at most 1,024 positions, 378 tokens/s at 2,699 MiB.
     None: no limit."""
