@@ -5,13 +5,20 @@ steps; with almost no memory left it stops with a clear error at micro-batch 1.
 Run as a script, this file is the capped process: it sets up a tiny-model training, caps its
 own data segment at what it uses then plus a headroom, and trains. The cap is set after the
 imports and the model load, so it is relative to what this machine's libraries use.
-Measured here (rows of 2048 tokens, tiny model): a training step needs about 200 MB more at
-micro-batch 8, 100 MB at 4, 60 MB at 2.
+
+glibc's malloc is pinned for the capped process (one arena, a fixed mmap threshold). By default
+a thread could reserve a new 64 MB arena at any time, and the mmap threshold moves as large
+blocks are freed, so a step's data segment varied by about 60 MB between runs of the same code
+(micro-batch 8: 107 to 173 MB above the cap's base) and the test was flaky. Pinned, large
+tensors are mapped on allocation and unmapped on free, and the peak is repeatable to 1 MB.
+Measured so (rows of 2048 tokens, tiny model, peak VmSize over the base): a step needs 88-90 MB
+at micro-batch 8, 45-47 MB at 4, 25 MB at 2 and 13-14 MB at 1.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -22,8 +29,9 @@ from training_rows import user_assistant, yes_no_rows
 
 ROWS = 8
 LENGTH = 2048
-FITS_FOUR_NOT_EIGHT_MB = 150
-ALMOST_NOTHING_MB = 10
+FITS_FOUR_NOT_EIGHT_MB = 68  # about 20 MB from both micro-batch 4's and 8's peaks
+ALMOST_NOTHING_MB = 6  # under micro-batch 1's 13 MB
+PINNED_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
 def _data_segment_bytes() -> int:
@@ -69,7 +77,8 @@ def train_capped(model_path: str, output_dir: Path, headroom_mb: int) -> dict[st
 
 def run_capped(tmp_path: Path, tiny_model: str, headroom_mb: int) -> dict[str, object]:
     command = [sys.executable, __file__, tiny_model, str(tmp_path / "checkpoints"), str(headroom_mb)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    environment = {**os.environ, **PINNED_MALLOC}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
