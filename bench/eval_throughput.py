@@ -16,8 +16,9 @@ Both score the same held-out rows (the seeded split of bench/train_throughput.py
 Prints examples/s of each, the predictions' agreement and each one's accuracy. Then a tuned
 model as `tune` scores it (LoRA unmerged over the frozen bf16 weights), label scoring and greedy
 generation by today's method (`logits_to_keep` as an int: torch copies the output layer's
-weight per row; generation prefilled each prompt whole) and by ours (an index tensor; the
-prefix all prompts share prefilled once). Last line
+weight per row; generation prefilled each prompt whole; peft's adapter forward) and by ours (an
+index tensor; the prefix all prompts share prefilled once; the adapters folded into one addmm
+each). Last line
 `RESULT speedup_vs_pipeline=<ours over pipeline> speedup_vs_before=<tuned-model label scoring,
 ours over today's> generation_speedup_vs_before=<the same for generation>`.
 
@@ -160,9 +161,11 @@ def tuned_model_setups(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Rows/s of label scoring and of greedy generation on a tuned model as `tune` scores it
     (LoRA on every linear layer, unmerged, the frozen weights in bf16 where native), today's
-    method (``logits_to_keep`` as an int; each generated prompt prefilled whole) against ours
-    (an index tensor, `domaintune.positions`; the shared prefix prefilled once, `domaintune.prefix`).
+    method (``logits_to_keep`` as an int; each generated prompt prefilled whole; peft's adapter
+    forward) against ours (an index tensor, `domaintune.positions`; the shared prefix prefilled
+    once, `domaintune.prefix`; the adapters folded, `domaintune.lora_inference`).
     The LoRA weights are freshly initialised (B = 0): the speed is what differs, not the answers."""
+    import contextlib
     import copy
 
     import torch
@@ -177,9 +180,11 @@ def tuned_model_setups(
     generate_prompts = prompts[: args.generate_rows]
     figures: dict[str, dict[str, float]] = {}
     answers: dict[str, tuple[list[str], list[str]]] = {}
-    ours_positions, ours_min_prefix = scoring.last_positions, prefixes.MIN_SHARED_PREFIX
+    ours_positions, ours_min_prefix, ours_folded = scoring.last_positions, prefixes.MIN_SHARED_PREFIX, scoring.folded_adapters
     for setup, positions in (("before", lambda count, device: count), ("ours", ours_positions)):
         scoring.last_positions = positions  # today's method: transformers' int slice
+        # Today's method ran peft's own adapter forward.
+        scoring.folded_adapters = (lambda model: contextlib.nullcontext()) if setup == "before" else ours_folded
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             scoring.score_labels(tuned, tokenizer, prompts[:2], labels, args.max_length, args.batch_size, lambda n: None)
             started = time.monotonic()
@@ -197,7 +202,7 @@ def tuned_model_setups(
         answers[setup] = (picked, generated)
         print(f"tuned model, {setup:6s}: label scoring {score_rate:6.2f} rows/s, generation "
               f"{generate_rate:5.2f} rows/s ({len(generate_prompts)} rows, {args.new_tokens} new tokens)")
-    scoring.last_positions = ours_positions
+    scoring.last_positions, scoring.folded_adapters = ours_positions, ours_folded
     same_text = sum(a == b for a, b in zip(answers["before"][1], answers["ours"][1]))
     print(f"tuned model: same labels {answers['before'][0] == answers['ours'][0]}, same generated text on "
           f"{same_text} of {len(generate_prompts)} rows (bf16 rounds a prefix run apart differently)")

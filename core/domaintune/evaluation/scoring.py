@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from domaintune.data.encoding import cut_middle, split_prompt_answer, tokenize_texts
 from domaintune.domain import Domain, Formatter, Metric, SafetyFilter
+from domaintune.lora_inference import folded_adapters
 from domaintune.plugins import blame
 from domaintune.positions import last_positions
 from domaintune.prefix import after_prefix, shared_prefix_length
@@ -123,7 +124,8 @@ def label_log_likelihoods(
     Each label's tokens are scored by one forward pass over prompt + label[:-1]; labels of
     one token share the pass over the bare prompt, so yes/no/maybe costs one pass per row.
     Only the last few positions go through the 49k-wide output layer (``logits_to_keep``),
-    and the prefix all rows share runs once (`_shared_prefix_cache`).
+    the prefix all rows share runs once (`_shared_prefix_cache`), and LoRA adapters run
+    folded (`domaintune.lora_inference`).
     """
     import torch
 
@@ -143,7 +145,7 @@ def label_log_likelihoods(
     log_probs: list[torch.Tensor] = [None] * len(sequences)  # type: ignore[list-item]
     device = model.device
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), folded_adapters(model):
         prefix, prefix_cache = _shared_prefix_cache(model, sequences)
         for batch in _batches_by_length(sequences, batch_size):
             inputs = left_padded([sequences[i][prefix:] for i in batch], tokenizer.pad_token_id, device)
@@ -206,7 +208,7 @@ def generate_answers(
     prompt_ids = [cut_middle(ids, max_length) for ids in tokenize_texts(tokenizer, prompts)]
     answers: list[str] = [""] * len(prompts)
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), folded_adapters(model):
         prefix, prefix_cache = _shared_prefix_cache(model, prompt_ids)
         for batch in _batches_by_length(prompt_ids, batch_size):
             inputs = left_padded([prompt_ids[i][prefix:] for i in batch], tokenizer.pad_token_id, model.device)

@@ -1,0 +1,99 @@
+"""Training on a CPU attends with eager attention: the same loss and gradients as SDPA on a
+left-padded batch that continues its shared prefix's cache, and the model's own attention
+comes back for scoring once training ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from domaintune import Domain
+from domaintune.config import build_config
+from domaintune.data.encoding import encode_for_training
+from domaintune.data.prepare import load_source
+from domaintune.model import load_model, load_tokenizer
+from domaintune.plugins import call_hook
+from domaintune.training.attention import CPU_TRAINING_ATTENTION, training_attention
+from domaintune.training.batches import LeftPadToLongest, tokenize_dataset
+from domaintune.training.loss import AnswerLossTrainer
+from domaintune.training.methods import prepare_model
+from domaintune.training.totals import TokenCount
+from domaintune.training.train import train
+from transformers import TrainerCallback, TrainingArguments
+
+SYSTEM = "You review contracts for a law firm. Read the clause and answer with one word, yes or no."
+QUESTIONS = [
+    "Is the clause about governing law?",
+    "Does the agreement end the term early when either party fails to pay on time?",
+    "Is an audit right granted here?",
+]
+
+
+def test_eager_attention_gives_sdpas_loss_and_gradients_on_a_padded_shared_prefix_batch(
+    tiny_model: str, tmp_path: Path
+) -> None:
+    tokenizer = load_tokenizer(tiny_model)
+    torch.manual_seed(0)
+    config = build_config({"domain": "legal", "precision": "fp32"})
+    model = prepare_model(load_model(tiny_model), config)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # B = 0 at the start would leave A without gradient
+            torch.nn.init.normal_(parameter, std=0.02)
+    model.train()
+    conversations = [
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        for q, a in zip(QUESTIONS, ["yes", "no", "yes"])
+    ]
+    encoded = encode_for_training(conversations, tokenizer, 256)
+    rows = [{"input_ids": i, "labels": l} for i, l in zip(encoded["input_ids"], encoded["labels"])]
+    batch = LeftPadToLongest(tokenizer.pad_token_id)(rows)
+    assert "prefix_ids" in batch and int((batch["attention_mask"] == 0).sum()) > 0  # padded, prefix shared
+    trainer = AnswerLossTrainer(
+        model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+        tokens=TokenCount(),
+    )
+
+    def loss_and_gradients() -> tuple[float, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        loss = trainer.compute_loss(model, dict(batch))
+        loss.backward()
+        return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    sdpa_loss, sdpa_gradients = loss_and_gradients()
+    with training_attention(model):
+        assert model.get_base_model().config._attn_implementation == CPU_TRAINING_ATTENTION
+        eager_loss, eager_gradients = loss_and_gradients()
+    assert model.get_base_model().config._attn_implementation == "sdpa"
+    assert eager_loss == pytest.approx(sdpa_loss, rel=1e-5)
+    assert eager_gradients.keys() == sdpa_gradients.keys() and len(sdpa_gradients) > 0
+    for name, gradient in sdpa_gradients.items():
+        assert torch.allclose(eager_gradients[name], gradient, atol=1e-6, rtol=1e-4), name
+
+
+class AttentionSeen(TrainerCallback):
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        self.seen.add(model.get_base_model().config._attn_implementation)
+        return control
+
+
+def test_training_on_cpu_attends_eagerly_and_hands_the_model_back_on_its_own_attention(
+    tiny_model: str, test_domain: Domain, tmp_path: Path
+) -> None:
+    config = build_config({
+        "domain": test_domain.name, "model": tiny_model, "batch_size": 4, "epochs": 1,
+        "max_train_rows": 8, "precision": "fp32", "max_length": 64,
+    })
+    tokenizer = load_tokenizer(tiny_model)
+    formatter = call_hook("make_formatter", domain=test_domain)
+    rows = tokenize_dataset(load_source(test_domain, test_domain.train_data), formatter, tokenizer, 64, "t")
+    model = prepare_model(load_model(tiny_model), config)
+    assert model.get_base_model().config._attn_implementation == "sdpa"
+    seen = AttentionSeen()
+    result = train(model, tokenizer, rows.select(range(8)), config, tmp_path / "checkpoints", callbacks=[seen])
+    assert result.steps >= 1
+    assert seen.seen == {CPU_TRAINING_ATTENTION}
+    assert model.get_base_model().config._attn_implementation == "sdpa"
