@@ -1,6 +1,6 @@
-"""Training on a CPU attends with eager attention: the same loss and gradients as SDPA on a
-left-padded batch that continues its shared prefix's cache, and the model's own attention
-comes back for scoring once training ends."""
+"""Training on a CPU attends with eager attention where rows are short: the same loss and
+gradients as SDPA on a left-padded batch that continues its shared prefix's cache, and the
+model's own attention comes back for scoring once training ends."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from domaintune.data.encoding import encode_for_training
 from domaintune.data.prepare import load_source
 from domaintune.model import load_model, load_tokenizer
 from domaintune.plugins import call_hook
-from domaintune.training.attention import CPU_TRAINING_ATTENTION, training_attention
+from domaintune.training.attention import CPU_TRAINING_ATTENTION, EAGER_MAX_LENGTH, training_attention
 from domaintune.training.batches import LeftPadToLongest, tokenize_dataset
 from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.methods import prepare_model
@@ -61,7 +61,7 @@ def test_eager_attention_gives_sdpas_loss_and_gradients_on_a_padded_shared_prefi
         return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     sdpa_loss, sdpa_gradients = loss_and_gradients()
-    with training_attention(model):
+    with training_attention(model, max_length=256):
         assert model.get_base_model().config._attn_implementation == CPU_TRAINING_ATTENTION
         eager_loss, eager_gradients = loss_and_gradients()
     assert model.get_base_model().config._attn_implementation == "sdpa"
@@ -97,3 +97,11 @@ def test_training_on_cpu_attends_eagerly_and_hands_the_model_back_on_its_own_att
     assert result.steps >= 1
     assert seen.seen == {CPU_TRAINING_ATTENTION}
     assert model.get_base_model().config._attn_implementation == "sdpa"
+
+
+def test_longer_rows_keep_sdpa_whose_memory_grows_linearly(tiny_model: str) -> None:
+    model = prepare_model(load_model(tiny_model), build_config({"domain": "legal", "precision": "fp32"}))
+    with training_attention(model, max_length=EAGER_MAX_LENGTH + 1):
+        assert model.get_base_model().config._attn_implementation == "sdpa"
+    with training_attention(model, max_length=EAGER_MAX_LENGTH):
+        assert model.get_base_model().config._attn_implementation == CPU_TRAINING_ATTENTION

@@ -1,6 +1,7 @@
-"""Which attention kernel training runs: on a CPU, transformers' eager attention (two batched
-matmuls and a softmax) in place of SDPA, whose CPU flash-attention backward pass is slow on
-training's short rows. Scoring, generation and serving keep the model's own choice.
+"""Which attention kernel training runs: on a CPU, for rows of up to 256 tokens, transformers'
+eager attention (two batched matmuls and a softmax) in place of SDPA, whose CPU flash-attention
+backward pass is slow on such short rows. Scoring, generation and serving keep the model's own
+choice.
 
 Measured on SmolLM2-135M, legal overruling rows, 8 rows a step with their shared prefix run
 once, bf16, 2 vCPUs (`/tmp` profile of the training step, the same batches in one process):
@@ -19,18 +20,26 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 CPU_TRAINING_ATTENTION = "eager"
+EAGER_MAX_LENGTH = 256
+"""Longest rows (``max_length``) trained with eager attention. It keeps each layer's attention
+weights for the backward pass, rows x heads x positions x key positions: at the default model's
+9 heads and 30 layers, with `RunConfig.max_forward_tokens` 1,024 positions a pass, up to about
+425 MB at 256 tokens, growing with the length (3.4 GB at 2,048). SDPA's memory grows linearly."""
 
 
 @contextlib.contextmanager
-def training_attention(model: PreTrainedModel) -> Iterator[None]:
-    """While training on a CPU, ``model`` (a peft model or a plain one) attends with
-    `CPU_TRAINING_ATTENTION` where it used SDPA; its own implementation comes back after.
-
-    Eager attention keeps each layer's attention weights for the backward pass (rows x heads x
-    positions x key positions), which `RunConfig.max_forward_tokens` bounds with the rest."""
+def training_attention(model: PreTrainedModel, max_length: int) -> Iterator[None]:
+    """While training on a CPU rows of at most `EAGER_MAX_LENGTH` tokens, ``model`` (a peft
+    model or a plain one) attends with `CPU_TRAINING_ATTENTION` where it used SDPA; its own
+    implementation comes back after."""
     pretrained = model.get_base_model() if hasattr(model, "get_base_model") else model
     own = getattr(pretrained.config, "_attn_implementation", None)
-    if pretrained.device.type != "cpu" or own != "sdpa" or not pretrained._can_set_attn_implementation():
+    if (
+        pretrained.device.type != "cpu"
+        or max_length > EAGER_MAX_LENGTH
+        or own != "sdpa"
+        or not pretrained._can_set_attn_implementation()
+    ):
         yield
         return
     pretrained.set_attn_implementation(CPU_TRAINING_ATTENTION)

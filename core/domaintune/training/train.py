@@ -205,7 +205,7 @@ def _train_at(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
     # Each step's tokens count once: the checkpoint's, plus this attempt's from there.
     plan.tokens.restart(read_totals(start_from).tokens if start_from else 0)
     trainer = _build_trainer(micro_batch, plan)
-    with adapter_inputs_uncast(plan.model, plan.config), training_attention(plan.model):
+    with adapter_inputs_uncast(plan.model, plan.config), training_attention(plan.model, plan.config.max_length):
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
     return trainer
 
