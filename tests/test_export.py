@@ -153,8 +153,9 @@ def test_gguf_export_round_trip(run_dir: Path, reference: Any, tmp_path: Path, q
     eot_ids = tokenizer(prompts[0], add_special_tokens=False, return_tensors="pt").input_ids
     with torch.inference_mode():
         first = (reference.model(eot_ids).logits[0, -1] - model(eot_ids).logits[0, -1]).abs().max()
-    # The check scored its rows batched; alone, a row's rounding differs in the last bits.
-    assert 0 < parity.max_logit_difference and first <= parity.max_logit_difference * (1 + 1e-5)
+    # The check scored its rows batched; alone, a row's logits round differently in fp32's last
+    # bits (8e-8 apart on a 1e-4 difference here), so the bound allows fp32 rounding of a logit.
+    assert 0 < parity.max_logit_difference and first <= parity.max_logit_difference + 1e-6
     if quant == "f16":
         assert parity.agreement >= 0.99 and parity.label_agreement == 1.0
 
