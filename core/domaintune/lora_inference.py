@@ -4,10 +4,12 @@ output plus ``(x A^T)(s B)^T`` in one ``addmm``, with ``A`` and ``s B`` cast onc
 A tuned model is scored unmerged (merged into bf16 weights, the update is rounded away; see
 `domaintune.run`). peft's forward then casts each layer's input to the adapters' fp32 and
 back, casts both adapter weights, and runs the scaling and the sum as passes of their own.
-Measured on one 576 -> 1,536 layer under bf16 autocast (`/tmp` micro-benchmark, 2 vCPUs):
-500 tokens 2.45 ms without an adapter, 3.3-3.9 ms with peft's, 2.8 ms folded; 8 tokens (a
-decoding step) 100, 167 and 152 us. A concatenated weight ``[W | s B]`` ran 2.65 ms but
-holds a second copy of every adapted weight while scoring, so it was not kept.
+Measured on one 576 -> 1,536 layer under bf16 autocast, 2 vCPUs: 500 tokens took 2.45 ms
+without an adapter, 3.3-3.9 ms with peft's, 2.8 ms folded; 8 tokens (a decoding step) 100, 167
+and 152 us. `bench/eval_throughput.py`, whose "before" keeps peft's forward: tuned-model label
+scoring at 1.91x and 2.26x before's rows/s, generation 1.92x and 1.95x (without the fold,
+1.45x-2.51x and 2.03x-2.15x on earlier machines). A concatenated weight ``[W | s B]`` ran the layer in
+2.65 ms but holds a second copy of every adapted weight while scoring, so it was not kept.
 """
 
 from __future__ import annotations

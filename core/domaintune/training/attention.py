@@ -4,10 +4,10 @@ backward pass is slow on such short rows. Scoring, generation and serving keep t
 choice.
 
 Measured on SmolLM2-135M, legal overruling rows, 8 rows a step with their shared prefix run
-once, bf16, 2 vCPUs (`/tmp` profile of the training step, the same batches in one process):
-the flash-attention backward took 19% of a step (8 ms a call for 8 rows of about 100 tokens
-against a 145-token key); eager trained 317-360 tokens/s against 275-325 for SDPA. Scoring
-gained nothing (14.8 rows/s either way), so it keeps SDPA. On a GPU, SDPA's kernels win.
+once, bf16, 2 vCPUs: the flash-attention backward took 19% of a step (8 ms a call for 8 rows of
+about 100 tokens against 145 keys); `bench/train_step_attention.py`, the same batches in
+turns, gave eager 1.19x SDPA's tokens/s. Scoring gained nothing (14.8 rows/s either way), so
+it keeps SDPA. On a GPU, SDPA's kernels win.
 """
 
 from __future__ import annotations
