@@ -8,8 +8,8 @@ Measured on one 576 -> 1,536 layer under bf16 autocast, 2 vCPUs: 500 tokens took
 without an adapter, 3.3-3.9 ms with peft's, 2.8 ms folded; 8 tokens (a decoding step) 100, 167
 and 152 us. `bench/eval_throughput.py`, whose "before" keeps peft's forward: tuned-model label
 scoring at 1.91x and 2.26x before's rows/s, generation 1.92x and 1.95x (without the fold,
-1.45x-2.51x and 2.03x-2.15x on earlier machines). A concatenated weight ``[W | s B]`` ran the layer in
-2.65 ms but holds a second copy of every adapted weight while scoring, so it was not kept.
+1.45x-2.51x and 2.03x-2.15x on earlier machines). A concatenated weight ``[W | s B]`` ran the
+layer in 2.65 ms but holds a second copy of every adapted weight while scoring: not kept.
 """
 
 from __future__ import annotations
@@ -44,13 +44,15 @@ def folded_adapters(model: nn.Module) -> Iterator[None]:
 
 
 def _foldable(layer: Any) -> bool:
+    from torch import nn
+
     adapters = [name for name in layer.active_adapters if name in layer.lora_A]
     return (
         not layer.merged
         and not layer.disable_adapters
         and len(adapters) == 1
         and adapters[0] not in layer.lora_variant
-        and type(layer.base_layer).__name__ == "Linear"
+        and isinstance(layer.base_layer, nn.Linear)
     )
 
 
