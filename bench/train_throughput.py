@@ -304,6 +304,8 @@ def setup_ours(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) 
         "stopped_by_budget": result.stopped_by_budget, "world": processes.world,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "rank_rss_mib": [r["rss"] for r in ranks], "is_main": processes.is_main,
+        # Where train()'s seconds went, as `tune` writes it to metrics.json (train.time_split).
+        "time_split": result.time_split,
     }
 
 
