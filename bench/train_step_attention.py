@@ -6,7 +6,7 @@ same batches in one process, taking turns, so that a drifting vCPU slows both al
 
 A step is `tune`'s step outside Trainer: 8 length-grouped rows of the legal overruling file
 collated by `LeftPadToLongest` (the shared prefix run once), parts of at most
-`max_forward_tokens` positions, the answer-only loss under bf16 autocast where native, the
+`max_forward_tokens` positions, `AnswerLossTrainer.compute_loss` under bf16 autocast where native, the
 LoRA adapters' inputs uncast, backward and AdamW. Last line
 `RESULT eager_speedup=<median over rounds of eager tokens/s over SDPA's> eager_tokens_per_s=<median>`.
 """
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import contextlib
+    import tempfile
 
     import datasets
     import torch
@@ -39,7 +40,10 @@ def main() -> None:
     from domaintune.precision import use_bf16
     from domaintune.training.attention import training_attention
     from domaintune.training.batches import LeftPadToLongest, split_by_positions, tokenize_dataset
+    from domaintune.training.loss import AnswerLossTrainer
     from domaintune.training.methods import adapter_inputs_uncast, prepare_model
+    from domaintune.training.totals import TokenCount
+    from transformers import TrainingArguments
 
     pieces = train_throughput.load_pieces(argparse.Namespace(
         data=args.data, model=args.model, seed=0, eval_rows=100, train_rows=600, max_length=256,
@@ -55,27 +59,21 @@ def main() -> None:
     batches = [[rows[i] for i in order[start:start + config.batch_size]]
                for start in range(0, len(order), len(order) // (args.batches + 1))][: args.batches + 1]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    decoder = model.get_decoder()
     bf16 = use_bf16(config.precision)
+
+    # The loss is tune's own (the shared prefix's cache, the output layer on answer positions).
+    trainer = AnswerLossTrainer(
+        model=model, args=TrainingArguments(output_dir=tempfile.gettempdir(), use_cpu=True, report_to="none"),
+        tokens=TokenCount(),
+    )
 
     def step(batch: list[dict]) -> int:
         inputs = collate(batch)
         parts = split_by_positions(inputs, config.max_forward_tokens or 10**9)
         answer_tokens = sum(int((part["labels"][:, 1:] != IGNORE_INDEX).sum()) for part in parts)
         for part in parts:
-            part = dict(part)
-            labels, prefix_ids = part.pop("labels"), part.pop("prefix_ids", None)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                if prefix_ids is not None:
-                    cache = decoder(input_ids=prefix_ids[None], use_cache=True).cache
-                    cache.batch_repeat_interleave(labels.shape[0])
-                    part["cache"] = cache
-                targets = labels[:, 1:]
-                keep = torch.nonzero((targets != IGNORE_INDEX).any(dim=0)).squeeze(-1)
-                logits = model(**part, use_cache=False, logits_to_keep=keep).logits
-            loss = torch.nn.functional.cross_entropy(
-                logits.flatten(0, 1).float(), targets[:, keep].flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
-            ) / answer_tokens
+                loss = trainer.compute_loss(model, dict(part), num_items_in_batch=answer_tokens)
             loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
