@@ -11,15 +11,14 @@ from domaintune.lora_inference import folded_adapters
 from domaintune.model import load_model
 from domaintune.training.methods import prepare_model
 from peft.tuners.lora import Linear as LoraLinear
+from training_rows import randomize_lora_b
 
 
 def tuned_model(tiny_model: str, method: str = "lora") -> torch.nn.Module:
     torch.manual_seed(0)
     config = build_config({"domain": "legal", "method": method, "precision": "fp32"})
     model = prepare_model(load_model(tiny_model), config)
-    for name, parameter in model.named_parameters():
-        if "lora_B" in name:  # B = 0 would leave the adapters without effect
-            torch.nn.init.normal_(parameter, std=0.05)
+    randomize_lora_b(model, std=0.05)
     return model.eval()
 
 

@@ -10,7 +10,6 @@ import pytest
 import torch
 from domaintune import Domain
 from domaintune.config import build_config
-from domaintune.data.encoding import encode_for_training
 from domaintune.data.prepare import load_source
 from domaintune.model import load_model, load_tokenizer
 from domaintune.plugins import call_hook
@@ -20,14 +19,8 @@ from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.methods import prepare_model
 from domaintune.training.totals import TokenCount
 from domaintune.training.train import train
+from training_rows import randomize_lora_b, shared_prefix_rows
 from transformers import TrainerCallback, TrainingArguments
-
-SYSTEM = "You review contracts for a law firm. Read the clause and answer with one word, yes or no."
-QUESTIONS = [
-    "Is the clause about governing law?",
-    "Does the agreement end the term early when either party fails to pay on time?",
-    "Is an audit right granted here?",
-]
 
 
 def test_eager_attention_gives_sdpas_loss_and_gradients_on_a_padded_shared_prefix_batch(
@@ -37,17 +30,9 @@ def test_eager_attention_gives_sdpas_loss_and_gradients_on_a_padded_shared_prefi
     torch.manual_seed(0)
     config = build_config({"domain": "legal", "precision": "fp32"})
     model = prepare_model(load_model(tiny_model), config)
-    for name, parameter in model.named_parameters():
-        if "lora_B" in name:  # B = 0 at the start would leave A without gradient
-            torch.nn.init.normal_(parameter, std=0.02)
+    randomize_lora_b(model, std=0.02)
     model.train()
-    conversations = [
-        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        for q, a in zip(QUESTIONS, ["yes", "no", "yes"])
-    ]
-    encoded = encode_for_training(conversations, tokenizer, 256)
-    rows = [{"input_ids": i, "labels": l} for i, l in zip(encoded["input_ids"], encoded["labels"])]
-    batch = LeftPadToLongest(tokenizer.pad_token_id)(rows)
+    batch = LeftPadToLongest(tokenizer.pad_token_id)(shared_prefix_rows(tokenizer))
     assert "prefix_ids" in batch and int((batch["attention_mask"] == 0).sum()) > 0  # padded, prefix shared
     trainer = AnswerLossTrainer(
         model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),

@@ -6,30 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 from domaintune.config import build_config
-from domaintune.data.encoding import IGNORE_INDEX, encode_for_training
+from domaintune.data.encoding import IGNORE_INDEX
 from domaintune.prefix import MIN_SHARED_PREFIX
 from domaintune.training.batches import LeftPadToLongest
 from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.methods import prepare_model
 from domaintune.training.totals import TokenCount
+from training_rows import randomize_lora_b, shared_prefix_rows
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
-
-SYSTEM = "You review contracts for a law firm. Read the clause and answer with one word, yes or no."
-QUESTIONS = ["Is the clause about governing law?", "Does it end the term early?", "Is an audit right granted here?"]
-
-
-def training_rows(tokenizer) -> list[dict[str, list[int]]]:  # noqa: ANN001
-    conversations = [
-        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        for q, a in zip(QUESTIONS, ["yes", "no", "yes"])
-    ]
-    encoded = encode_for_training(conversations, tokenizer, 256)
-    return [{"input_ids": i, "labels": l} for i, l in zip(encoded["input_ids"], encoded["labels"])]
 
 
 def test_a_batch_holds_its_shared_prefix_once_and_every_row_whole(tiny_model: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    rows = training_rows(tokenizer)
+    rows = shared_prefix_rows(tokenizer)
     batch = LeftPadToLongest(tokenizer.pad_token_id)(rows)
     prefix = batch["prefix_ids"].tolist()
     assert len(prefix) >= MIN_SHARED_PREFIX
@@ -56,13 +45,11 @@ def test_the_shared_prefix_gives_the_plain_batchs_loss_and_gradients(
     config = build_config({}, {"domain": "legal", "method": method, "precision": "fp32", "lora_dropout": 0.0})
     model = prepare_model(AutoModelForCausalLM.from_pretrained(tiny_model), config)
     if method == "lora":  # B = 0 at the start would leave A without gradient
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                torch.nn.init.normal_(parameter, std=0.02)
+        randomize_lora_b(model, std=0.02)
     model.train()
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     trainer = AnswerLossTrainer(model=model, args=args, tokens=TokenCount())
-    rows = training_rows(tokenizer)
+    rows = shared_prefix_rows(tokenizer)
     results = []
     for share_prefix in (True, False):
         batch = LeftPadToLongest(tokenizer.pad_token_id, share_prefix=share_prefix)(rows)
@@ -109,15 +96,13 @@ def test_bf16_lora_inputs_left_uncast_give_the_same_gradients_and_keep_less_for_
     torch.manual_seed(0)
     config = build_config({}, {"domain": "legal", "method": "lora", "precision": "bf16"})
     model = prepare_model(parameters_to_bf16(AutoModelForCausalLM.from_pretrained(tiny_model)), config)
-    for name, parameter in model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(parameter, std=0.02)
+    randomize_lora_b(model, std=0.02)
     model.train()
     trainer = AnswerLossTrainer(
         model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
         tokens=TokenCount(),
     )
-    batch = LeftPadToLongest(tokenizer.pad_token_id)(training_rows(tokenizer))
+    batch = LeftPadToLongest(tokenizer.pad_token_id)(shared_prefix_rows(tokenizer))
     cast_bytes, cast_loss, cast_gradients = saved_bytes_and_gradients(trainer, model, batch)
     with adapter_inputs_uncast(model, config):
         uncast_bytes, uncast_loss, uncast_gradients = saved_bytes_and_gradients(trainer, model, batch)
@@ -134,7 +119,7 @@ def test_a_long_batch_runs_as_parts_of_whole_rows_with_the_batchs_gradients(tiny
     from domaintune.training.batches import split_by_positions
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    rows = training_rows(tokenizer) + training_rows(tokenizer)[:1]  # 4 rows of different lengths
+    rows = shared_prefix_rows(tokenizer) + shared_prefix_rows(tokenizer)[:1]  # 4 rows of different lengths
     batch = LeftPadToLongest(tokenizer.pad_token_id)(rows)
     prefix = batch["prefix_ids"].numel()
     whole = prefix + batch["input_ids"].numel()
