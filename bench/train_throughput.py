@@ -153,7 +153,10 @@ def heldout_loss(
 
 
 class TokenCounter:
-    """Counts the real tokens of every training forward (a pre-hook on the model)."""
+    """Counts the real tokens of every training forward (a pre-hook on the model). Ours may
+    run a batch as one packed row (the shared prefix, then each row's own columns:
+    `domaintune.training.packed_prefix`); its layout carries the batch's attention mask, which
+    counts each row's tokens, its prefix included, as the unpacked forward's mask does."""
 
     def __init__(self, model: Any) -> None:
         self.tokens = 0
@@ -165,7 +168,8 @@ class TokenCounter:
 
         if not module.training or not torch.is_grad_enabled():
             return
-        mask = kwargs.get("attention_mask")
+        packed = kwargs.get("packed_rows")
+        mask = packed.attention_mask if packed is not None else kwargs.get("attention_mask")
         ids = kwargs.get("input_ids", args[0] if args else None)
         self.tokens += int(mask.sum()) if mask is not None and mask.dim() == 2 else int(ids.numel())
         self.forwards += 1

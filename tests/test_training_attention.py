@@ -1,6 +1,7 @@
-"""Training on a CPU attends with eager attention where rows are short: the same loss and
-gradients as SDPA on a left-padded batch that continues its shared prefix's cache, and the
-model's own attention comes back for scoring once training ends."""
+"""Training on a CPU attends with eager attention where rows are short, the shared prefix in
+its rows' own pass: the same loss and gradients as SDPA on a left-padded batch that continues
+its shared prefix's cache (or has none), one decoder pass a batch, and the model's own
+attention back for scoring once training ends."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from training_rows import randomize_lora_b, shared_prefix_rows
 from transformers import TrainerCallback, TrainingArguments
 
 
-def test_eager_attention_gives_sdpas_loss_and_gradients_on_a_padded_shared_prefix_batch(
-    tiny_model: str, tmp_path: Path
+@pytest.mark.parametrize("share_prefix", [True, False], ids=["prefix in the rows' pass", "no shared prefix"])
+def test_training_attention_gives_sdpas_loss_and_gradients_on_a_padded_batch(
+    tiny_model: str, tmp_path: Path, share_prefix: bool
 ) -> None:
     tokenizer = load_tokenizer(tiny_model)
     torch.manual_seed(0)
@@ -32,8 +34,8 @@ def test_eager_attention_gives_sdpas_loss_and_gradients_on_a_padded_shared_prefi
     model = prepare_model(load_model(tiny_model), config)
     randomize_lora_b(model, std=0.02)
     model.train()
-    batch = LeftPadToLongest(tokenizer.pad_token_id)(shared_prefix_rows(tokenizer))
-    assert "prefix_ids" in batch and int((batch["attention_mask"] == 0).sum()) > 0  # padded, prefix shared
+    batch = LeftPadToLongest(tokenizer.pad_token_id, share_prefix=share_prefix)(shared_prefix_rows(tokenizer))
+    assert ("prefix_ids" in batch) == share_prefix and int((batch["attention_mask"] == 0).sum()) > 0
     trainer = AnswerLossTrainer(
         model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
         tokens=TokenCount(),
@@ -90,3 +92,24 @@ def test_longer_rows_keep_sdpa_whose_memory_grows_linearly(tiny_model: str) -> N
         assert model.get_base_model().config._attn_implementation == "sdpa"
     with training_attention(model, max_length=EAGER_MAX_LENGTH):
         assert model.get_base_model().config._attn_implementation == CPU_TRAINING_ATTENTION
+
+
+def test_the_shared_prefix_runs_in_the_rows_own_pass(tiny_model: str, tmp_path: Path) -> None:
+    tokenizer = load_tokenizer(tiny_model)
+    model = prepare_model(load_model(tiny_model), build_config({"domain": "legal", "precision": "fp32"})).train()
+    batch = LeftPadToLongest(tokenizer.pad_token_id)(shared_prefix_rows(tokenizer))
+    trainer = AnswerLossTrainer(
+        model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+        tokens=TokenCount(),
+    )
+    passes: list[tuple[int, ...]] = []
+    model.get_base_model().get_decoder().register_forward_pre_hook(
+        lambda module, args, kwargs: passes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    trainer.compute_loss(model, dict(batch))
+    assert len(passes) == 2  # SDPA: the prefix's own pass, then the rows'
+    passes.clear()
+    with training_attention(model, max_length=256):
+        trainer.compute_loss(model, dict(batch))
+    rows, width = batch["input_ids"].shape
+    assert passes == [(1, batch["prefix_ids"].numel() + rows * width)]  # one packed pass

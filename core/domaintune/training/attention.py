@@ -1,12 +1,13 @@
 """Which attention kernel training runs: on a CPU, for rows of up to 256 tokens, transformers'
 eager attention (two batched matmuls and a softmax) in place of SDPA, whose CPU flash-attention
-backward pass is slow on such short rows. Scoring, generation and serving keep the model's own
-choice.
+backward pass is slow on such short rows; as `PACKED_PREFIX_ATTENTION`, which also runs a
+batch's shared prefix in its rows' own pass (`training.packed_prefix`). Scoring, generation and
+serving keep the model's own choice.
 
 Measured on SmolLM2-135M, legal overruling rows, 8 rows a step with their shared prefix run
 once, bf16, 2 vCPUs: the flash-attention backward took 19% of a step (8 ms a call for 8 rows of
-about 100 tokens against 145 keys); `bench/train_step_attention.py`, the same batches in
-turns, gave eager 1.19x SDPA's tokens/s. Scoring gained nothing (14.8 rows/s either way), so
+about 100 tokens against 145 keys); the same batches in turns gave eager 1.19x SDPA's
+tokens/s, and the prefix in the rows' pass 1.13x more (`bench/train_step_levers.py`). Scoring gained nothing (14.8 rows/s either way), so
 it keeps SDPA. On a GPU, SDPA's kernels win.
 """
 
@@ -16,10 +17,12 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from domaintune.training.packed_prefix import PACKED_PREFIX_ATTENTION, register_packed_prefix_attention
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-CPU_TRAINING_ATTENTION = "eager"
+CPU_TRAINING_ATTENTION = PACKED_PREFIX_ATTENTION
 EAGER_MAX_LENGTH = 256
 """Longest rows (``max_length``) trained with eager attention. It keeps each layer's attention
 weights for the backward pass, rows x heads x positions x key positions: at the default model's
@@ -42,6 +45,7 @@ def training_attention(model: PreTrainedModel, max_length: int) -> Iterator[None
     ):
         yield
         return
+    register_packed_prefix_attention()
     pretrained.set_attn_implementation(CPU_TRAINING_ATTENTION)
     try:
         yield
