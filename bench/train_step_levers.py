@@ -1,0 +1,140 @@
+"""Training-step levers against each other on the same batches in one process, timed in pairs.
+
+    python bench/train_step_levers.py                        # 16 batches, 2 rounds, about 6 min
+    python bench/train_step_levers.py --batches 2 --rounds 1   # smoke test
+
+This vCPU drifts: a whole run moved 270 to 370 tokens/s from one process to the next, and
+runs of 8 steps each taking turns still disagreed by 10%. So every batch is timed under each
+setup back to back (in alternating order) and the figure is the median over batches of the
+per-batch time ratio; timing one setup against itself this way gave 0.994 (quartiles
+0.95-1.03).
+
+A step is `tune`'s step outside Trainer: 8 length-grouped rows of the legal overruling file
+collated by `LeftPadToLongest`, parts of at most `max_forward_tokens` positions,
+`AnswerLossTrainer.compute_loss` (answer-only loss) under bf16 autocast where native, the
+LoRA adapters' inputs uncast, backward and AdamW. The setups, each adding one lever:
+
+  sdpa     the model's SDPA; the shared prefix as a pass of its own whose KV cache rows continue
+  eager    eager attention (`training.attention` before the packed prefix)
+  packed   the shared prefix in the rows' own pass (`training.packed_prefix`)
+  grouped  q/k/v and gate/up as one matmul each (`training.projections`): `tune`'s step
+
+Last line: `RESULT` with each setup's median speed ratio to the one before it, and tune's
+step (grouped) to sdpa and to eager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_throughput  # noqa: E402  (the train bench's rows and pieces)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(train_throughput.DEFAULT_DATA))
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--batches", type=int, default=16, help="timed batches, spread over the rows' lengths")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    import tempfile
+
+    import datasets
+    import torch
+    from domaintune.config import RunConfig
+    from domaintune.data.encoding import IGNORE_INDEX
+    from domaintune.precision import use_bf16
+    from domaintune.training.batches import LeftPadToLongest, split_by_positions, tokenize_dataset
+    from domaintune.training.loss import AnswerLossTrainer
+    from domaintune.training.methods import adapter_inputs_uncast, prepare_model
+    from domaintune.training.packed_prefix import PACKED_PREFIX_ATTENTION, register_packed_prefix_attention
+    from domaintune.training.projections import grouped_projections
+    from domaintune.training.totals import TokenCount
+    from transformers import TrainingArguments
+
+    pieces = train_throughput.load_pieces(argparse.Namespace(
+        data=args.data, model=args.model, seed=0, eval_rows=100, train_rows=600, max_length=256,
+    ))
+    config = RunConfig(domain=train_throughput.DOMAIN)
+    rows = tokenize_dataset(
+        datasets.Dataset.from_list(pieces["train_rows"]), pieces["formatter"], pieces["tokenizer"],
+        config.max_length, train_throughput.DOMAIN,
+    )
+    model = prepare_model(pieces["model"], config).train()
+    pretrained = model.get_base_model()
+    collate = LeftPadToLongest(pieces["tokenizer"].pad_token_id)
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["length"])  # length-grouped, as Trainer
+    spacing = (len(order) - config.batch_size) // args.batches
+    batches = [[rows[i] for i in order[start:start + config.batch_size]]
+               for start in range(0, len(order) - config.batch_size + 1, spacing)][: args.batches]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+    bf16 = use_bf16(config.precision)
+    trainer = AnswerLossTrainer(
+        model=model, args=TrainingArguments(output_dir=tempfile.gettempdir(), use_cpu=True, report_to="none"),
+        tokens=TokenCount(),
+    )
+
+    def step(batch: list[dict]) -> None:
+        inputs = collate(batch)
+        parts = split_by_positions(inputs, config.max_forward_tokens or 10**9)
+        answer_tokens = sum(int((part["labels"][:, 1:] != IGNORE_INDEX).sum()) for part in parts)
+        for part in parts:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = trainer.compute_loss(model, dict(part), num_items_in_batch=answer_tokens)
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    @contextlib.contextmanager
+    def attending(implementation: str, grouped: bool = False) -> Iterator[None]:
+        pretrained.set_attn_implementation(implementation)
+        try:
+            with grouped_projections(model) if grouped else contextlib.nullcontext():
+                yield
+        finally:
+            pretrained.set_attn_implementation("sdpa")
+
+    register_packed_prefix_attention()
+    setups: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
+        "sdpa": lambda: attending("sdpa"),
+        "eager": lambda: attending("eager"),
+        "packed": lambda: attending(PACKED_PREFIX_ATTENTION),
+        "grouped": lambda: attending(PACKED_PREFIX_ATTENTION, grouped=True),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in setups}
+    with adapter_inputs_uncast(model, config):
+        for name, setup in setups.items():
+            with setup():
+                step(batches[0])  # warm-up, untimed
+        turn = 0
+        for round_ in range(args.rounds):
+            for batch in batches:
+                for name in (list(setups) if turn % 2 == 0 else list(setups)[::-1]):
+                    with setups[name]():
+                        started = time.perf_counter()
+                        step(batch)
+                        seconds[name].append(time.perf_counter() - started)
+                turn += 1
+            tokens = sum(len(row["input_ids"]) for batch in batches for row in batch)
+            print(f"round {round_ + 1}: " + ", ".join(
+                f"{name} {tokens / sum(times[-len(batches):]):.1f} tokens/s" for name, times in seconds.items()
+            ), flush=True)
+
+    def speedup(name: str, over: str) -> float:
+        return statistics.median(base / new for base, new in zip(seconds[over], seconds[name]))
+
+    names = list(setups)
+    ratios = {f"{name}_vs_{before}": speedup(name, before) for before, name in zip(names, names[1:])}
+    ratios |= {"tune_vs_sdpa": speedup("grouped", "sdpa"), "tune_vs_eager": speedup("grouped", "eager")}
+    print("RESULT " + " ".join(f"{key}={value:.3f}" for key, value in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
