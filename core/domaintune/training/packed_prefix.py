@@ -9,7 +9,10 @@ packed row, so every linear layer runs once over all of them, and the attention
 (`packed_prefix_attention`, registered with transformers as `PACKED_PREFIX_ATTENTION`) splits
 them again: the prefix attends causally to itself, each row to the whole prefix and causally
 to its own real tokens. Same loss and gradients as the separate pass; each part of the
-attention is transformers' own eager attention, on the same keys and masks.
+attention is transformers' own eager attention, on the same keys and masks. Measured on
+SmolLM2-135M, legal overruling rows, 8 rows a step, bf16, 2 vCPUs, each of 16 batches timed
+both ways back to back, twice: 1.127x the separate pass's speed (median; quartiles
+1.063-1.194).
 """
 
 from __future__ import annotations
