@@ -9,24 +9,25 @@ setup back to back (in alternating order) and the figure is the median over batc
 per-batch time ratio; timing one setup against itself this way gave 0.994 (quartiles
 0.95-1.03).
 
-A step is `tune`'s step outside Trainer: 8 length-grouped rows of the legal overruling file
-collated by `LeftPadToLongest`, parts of at most `max_forward_tokens` positions,
-`AnswerLossTrainer.compute_loss` (answer-only loss) under bf16 autocast where native, the
-LoRA adapters' inputs uncast, backward and AdamW. The setups, each adding one lever:
+A step is `tune`'s step outside Trainer, on the first batches `tune` trains on (Trainer's
+length-grouped sampler over the legal overruling rows, 8 rows each, `LeftPadToLongest`):
+parts of at most `max_forward_tokens` positions, `AnswerLossTrainer.compute_loss`
+(answer-only loss) under bf16 autocast where native, the LoRA adapters' inputs uncast,
+backward and AdamW. The setups, each adding one lever:
 
   sdpa     the model's SDPA; the shared prefix as a pass of its own whose KV cache rows continue
   eager    eager attention (`training.attention` before the packed prefix)
-  packed   the shared prefix in the rows' own pass (`training.packed_prefix`)
-  grouped  q/k/v and gate/up as one matmul each (`training.projections`): `tune`'s step
+  packed   the shared prefix in the rows' own pass (`training.packed_prefix`): `tune`'s step
 
-Last line: `RESULT` with each setup's median speed ratio to the one before it, and tune's
-step (grouped) to sdpa and to eager.
+Last line: `RESULT` with each setup's median speed ratio to the one before it, and packed's
+to sdpa.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import statistics
 import sys
 import time
@@ -41,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(train_throughput.DEFAULT_DATA))
     parser.add_argument("--model", default=None)
-    parser.add_argument("--batches", type=int, default=16, help="timed batches, spread over the rows' lengths")
+    parser.add_argument("--batches", type=int, default=16, help="timed batches: the first ones tune trains on")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     import tempfile
@@ -55,7 +56,6 @@ def main() -> None:
     from domaintune.training.loss import AnswerLossTrainer
     from domaintune.training.methods import adapter_inputs_uncast, prepare_model
     from domaintune.training.packed_prefix import PACKED_PREFIX_ATTENTION, register_packed_prefix_attention
-    from domaintune.training.projections import grouped_projections
     from domaintune.training.totals import TokenCount
     from transformers import TrainingArguments
 
@@ -69,20 +69,21 @@ def main() -> None:
     )
     model = prepare_model(pieces["model"], config).train()
     pretrained = model.get_base_model()
-    collate = LeftPadToLongest(pieces["tokenizer"].pad_token_id)
-    order = sorted(range(len(rows)), key=lambda i: rows[i]["length"])  # length-grouped, as Trainer
-    spacing = (len(order) - config.batch_size) // args.batches
-    batches = [[rows[i] for i in order[start:start + config.batch_size]]
-               for start in range(0, len(order) - config.batch_size + 1, spacing)][: args.batches]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     bf16 = use_bf16(config.precision)
     trainer = AnswerLossTrainer(
-        model=model, args=TrainingArguments(output_dir=tempfile.gettempdir(), use_cpu=True, report_to="none"),
-        tokens=TokenCount(),
+        model=model,
+        args=TrainingArguments(
+            output_dir=tempfile.gettempdir(), use_cpu=True, report_to="none", seed=config.seed,
+            per_device_train_batch_size=config.batch_size, train_sampling_strategy="group_by_length",
+            remove_unused_columns=False,
+        ),
+        train_dataset=rows, data_collator=LeftPadToLongest(pieces["tokenizer"].pad_token_id), tokens=TokenCount(),
     )
+    # The first batches `tune` trains on: its sampler (length-grouped) and collator.
+    batches = list(itertools.islice(trainer.get_train_dataloader(), args.batches))
 
-    def step(batch: list[dict]) -> None:
-        inputs = collate(batch)
+    def step(inputs: dict) -> None:
         parts = split_by_positions(inputs, config.max_forward_tokens or 10**9)
         answer_tokens = sum(int((part["labels"][:, 1:] != IGNORE_INDEX).sum()) for part in parts)
         for part in parts:
@@ -93,11 +94,10 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
 
     @contextlib.contextmanager
-    def attending(implementation: str, grouped: bool = False) -> Iterator[None]:
+    def attending(implementation: str) -> Iterator[None]:
         pretrained.set_attn_implementation(implementation)
         try:
-            with grouped_projections(model) if grouped else contextlib.nullcontext():
-                yield
+            yield
         finally:
             pretrained.set_attn_implementation("sdpa")
 
@@ -106,7 +106,6 @@ def main() -> None:
         "sdpa": lambda: attending("sdpa"),
         "eager": lambda: attending("eager"),
         "packed": lambda: attending(PACKED_PREFIX_ATTENTION),
-        "grouped": lambda: attending(PACKED_PREFIX_ATTENTION, grouped=True),
     }
     seconds: dict[str, list[float]] = {name: [] for name in setups}
     with adapter_inputs_uncast(model, config):
@@ -122,7 +121,7 @@ def main() -> None:
                         step(batch)
                         seconds[name].append(time.perf_counter() - started)
                 turn += 1
-            tokens = sum(len(row["input_ids"]) for batch in batches for row in batch)
+            tokens = sum(int(batch["attention_mask"].sum()) for batch in batches)
             print(f"round {round_ + 1}: " + ", ".join(
                 f"{name} {tokens / sum(times[-len(batches):]):.1f} tokens/s" for name, times in seconds.items()
             ), flush=True)
@@ -132,7 +131,7 @@ def main() -> None:
 
     names = list(setups)
     ratios = {f"{name}_vs_{before}": speedup(name, before) for before, name in zip(names, names[1:])}
-    ratios |= {"tune_vs_sdpa": speedup("grouped", "sdpa"), "tune_vs_eager": speedup("grouped", "eager")}
+    ratios["packed_vs_sdpa"] = speedup("packed", "sdpa")
     print("RESULT " + " ".join(f"{key}={value:.3f}" for key, value in ratios.items()))
 
 

@@ -47,7 +47,6 @@ from domaintune.training.early_stopping import (
 from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.memory import MicroBatches, StartingWeights, no_lowering_on_several_processes
 from domaintune.training.methods import adapter_inputs_uncast
-from domaintune.training.projections import grouped_projections
 from domaintune.training.schedule import WallClockBudget, warmup_stable_decay
 from domaintune.training.status import StatusCallback
 from domaintune.training.timing import StepTimer
@@ -206,11 +205,7 @@ def _train_at(micro_batch: int, plan: TrainingPlan) -> AnswerLossTrainer:
     # Each step's tokens count once: the checkpoint's, plus this attempt's from there.
     plan.tokens.restart(read_totals(start_from).tokens if start_from else 0)
     trainer = _build_trainer(micro_batch, plan)
-    with (
-        adapter_inputs_uncast(plan.model, plan.config),
-        training_attention(plan.model, plan.config.max_length),
-        grouped_projections(plan.model),
-    ):
+    with adapter_inputs_uncast(plan.model, plan.config), training_attention(plan.model, plan.config.max_length):
         trainer.train(resume_from_checkpoint=str(start_from) if start_from else None)
     return trainer
 
