@@ -68,8 +68,13 @@ def data_cache_dir() -> Path:
     if _session is None or not _session.is_dir():
         _remove_stale_sessions()
         _session = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{os.getpid()}-"))  # mode 0700
-        _session_lock = os.open(_session / LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o600)
+        # Locked before it has its name: a process starting beside this one (another rank)
+        # finds no lock file (and checks the pid) or a held lock, never an unlocked one that
+        # would make this folder look stale and be removed under it.
+        unnamed_lock = _session / f"{LOCK_NAME}.{os.getpid()}"
+        _session_lock = os.open(unnamed_lock, os.O_WRONLY | os.O_CREAT, 0o600)
         fcntl.flock(_session_lock, fcntl.LOCK_EX)
+        os.rename(unnamed_lock, _session / LOCK_NAME)
         atexit.register(shutil.rmtree, _session, ignore_errors=True)
     return _session
 
