@@ -106,10 +106,13 @@ def test_the_shared_prefix_runs_in_the_rows_own_pass(tiny_model: str, tmp_path: 
     model.get_base_model().get_decoder().register_forward_pre_hook(
         lambda module, args, kwargs: passes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
     )
-    trainer.compute_loss(model, dict(batch))
+    _, apart = trainer.compute_loss(model, dict(batch), return_outputs=True)
     assert len(passes) == 2  # SDPA: the prefix's own pass, then the rows'
     passes.clear()
     with training_attention(model, max_length=256):
-        trainer.compute_loss(model, dict(batch))
+        _, packed = trainer.compute_loss(model, dict(batch), return_outputs=True)
     rows, width = batch["input_ids"].shape
     assert passes == [(1, batch["prefix_ids"].numel() + rows * width)]  # one packed pass
+    # Evaluation reads the logits: row by row, as the separate pass gives them.
+    assert packed.logits.shape == apart.logits.shape and apart.logits.shape[0] == rows
+    assert torch.allclose(packed.logits, apart.logits, atol=1e-4)

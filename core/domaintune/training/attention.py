@@ -6,9 +6,9 @@ serving keep the model's own choice.
 
 Measured on SmolLM2-135M, legal overruling rows, 8 rows a step with their shared prefix run
 once, bf16, 2 vCPUs: the flash-attention backward took 19% of a step (8 ms a call for 8 rows of
-about 100 tokens against 145 keys); the same batches in turns gave eager 1.19x SDPA's
-tokens/s, and the prefix in the rows' pass 1.13x more (`bench/train_step_levers.py`). Scoring gained nothing (14.8 rows/s either way), so
-it keeps SDPA. On a GPU, SDPA's kernels win.
+about 100 tokens against 145 keys); on the same batches eager ran 1.15-1.21x SDPA's speed,
+and the prefix in the rows' pass 1.10x more (`bench/train_step_levers.py`). Scoring gained
+nothing (14.8 rows/s either way), so it keeps SDPA. On a GPU, SDPA's kernels win.
 """
 
 from __future__ import annotations

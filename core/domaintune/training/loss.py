@@ -52,7 +52,7 @@ class AnswerLossTrainer(Trainer):
         if prefix_ids is not None and self._attends_packed(model):
             packed, layout = packed_inputs(inputs, prefix_ids)
             outputs = model(**packed, use_cache=False, logits_to_keep=packed_positions(layout, keep))
-            logits = outputs.logits.view(layout.rows, keep.numel(), -1)
+            logits = outputs.logits = outputs.logits.view(layout.rows, keep.numel(), -1)  # as unpacked
         else:
             if prefix_ids is not None:
                 inputs["cache"] = self.shared_prefix_cache(model, prefix_ids, rows=labels.shape[0])
