@@ -17,7 +17,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from domaintune.training.packed_prefix import PACKED_PREFIX_ATTENTION, register_packed_prefix_attention
+from domaintune.training.packed_prefix import (
+    PACKED_PREFIX_ATTENTION,
+    has_eager_attention,
+    register_packed_prefix_attention,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -42,6 +46,7 @@ def training_attention(model: PreTrainedModel, max_length: int) -> Iterator[None
         or max_length > EAGER_MAX_LENGTH
         or own != "sdpa"
         or not pretrained._can_set_attn_implementation()
+        or not has_eager_attention(pretrained)
     ):
         yield
         return

@@ -121,13 +121,20 @@ def packed_prefix_attention(
 
     prefix_out, _ = eager(
         module, query[:, :, : layout.prefix], key[:, :, : layout.prefix], value[:, :, : layout.prefix],
-        prefix_mask, scaling=scaling, dropout=dropout,
+        prefix_mask, scaling=scaling, dropout=dropout, **kwargs,
     )
     rows_out, _ = eager(
         module, rows_of(query), with_prefix(key), with_prefix(value), rows_mask, scaling=scaling, dropout=dropout,
+        **kwargs,
     )
     rows_out = rows_out.reshape(1, layout.rows * layout.width, *rows_out.shape[2:])
     return torch.cat([prefix_out, rows_out], dim=1), None
+
+
+def has_eager_attention(model: nn.Module) -> bool:
+    """Whether ``model``'s modeling code defines the ``eager_attention_forward`` that
+    `packed_prefix_attention` runs (transformers' Llama-style models do)."""
+    return callable(getattr(sys.modules.get(type(model).__module__), "eager_attention_forward", None))
 
 
 def register_packed_prefix_attention() -> None:
