@@ -356,6 +356,9 @@ def test_the_model_card_says_what_was_trained(method: str, library: str, says: s
     assert card.split("---\n", 2)[2].lstrip().startswith(says)
     if method == "full":
         assert "adapter" not in card.lower() and "lora" not in card.lower()
+    upper = render_model_card(run_summary(), {"method": method, "adapter_layers": 0.25})
+    on_upper = "on the upper 25% of the decoder's layers fine-tuned"
+    assert (on_upper in upper) == (method != "full")
 
 
 @pytest.mark.parametrize(

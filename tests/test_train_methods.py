@@ -182,3 +182,37 @@ def test_bf16_frozen_weights_keep_the_rotary_frequencies_in_fp32(tiny_model: str
     assert [id(p) for p in model.parameters()] == before  # the same Parameters: tied weights stay tied
     buffers = {name: b.dtype for name, b in model.named_buffers() if name.endswith("inv_freq")}
     assert buffers and set(buffers.values()) == {torch.float32}
+
+
+
+@pytest.mark.parametrize("share", [0.5, 1.0])
+def test_adapters_on_the_upper_layers_only_stop_the_backward_pass_there(
+    tmp_path: Path, tiny_model: str, test_domain: Domain, share: float
+) -> None:
+    from domaintune.model import load_model, load_tokenizer
+    from domaintune.training.batches import tokenize_dataset
+    from domaintune.training.methods import prepare_model
+    from domaintune.training.train import train
+    from safetensors.torch import load_file
+
+    adapted = {1} if share == 0.5 else {0, 1}  # the tiny model has 2 decoder layers
+    config = build_config(
+        dict(test_domain.defaults), TINY,
+        {"domain": test_domain.name, "model": tiny_model, "output_dir": str(tmp_path / "run"), "adapter_layers": share},
+    )
+    model = prepare_model(load_model(tiny_model), config)
+    reached: set[int] = set()  # the decoder layers whose backward pass ran
+    for index, layer in enumerate(model.get_base_model().model.layers):
+        layer.register_full_backward_hook(lambda *_, index=index: reached.add(index))
+    tokenizer = load_tokenizer(tiny_model)
+    formatter = call_hook("make_formatter", domain=test_domain)
+    rows = tokenize_dataset(load_source(test_domain, test_domain.train_data), formatter, tokenizer, 64, "t")
+    assert train(model, tokenizer, rows, config, tmp_path / "checkpoints").steps > 0
+    assert reached == adapted
+
+    # A whole run saves adapters on those layers only, and `tune eval` loads and scores them.
+    summary = run_job(config).summary
+    weights = load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors")
+    assert {int(name.split(".layers.")[1].split(".")[0]) for name in weights} == adapted
+    assert len(weights) == 2 * 7 * len(adapted)  # A and B on q, k, v, o, gate, up, down
+    assert evaluate_run(tmp_path / "run")["tuned"] == summary["tuned"]

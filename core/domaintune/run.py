@@ -56,7 +56,7 @@ def run_job(
     from domaintune.training.distributed import device_for, start_processes
     from domaintune.precision import use_bf16
     from domaintune.training.batches import tokenize_dataset
-    from domaintune.training.methods import cast_frozen_weights, prepare_model
+    from domaintune.training.methods import adapter_placement, cast_frozen_weights, prepare_model
     from domaintune.training.checkpoints import remove_checkpoints, run_folder_bytes
     from domaintune.training.tracking import open_tracker
     from domaintune.training.train import train
@@ -124,7 +124,7 @@ def run_job(
             if config.few_shot else None
         )
 
-        reporter.step("Fine-tuning")
+        reporter.step("Fine-tuning" + adapter_placement(config))
         train_tokens = tokenize_dataset(train_set, parts.formatter, tokenizer, config.max_length, domain.name)
         warnings = [warning] if (warning := cut_answers_warning(train_tokens, config.max_length)) else []
         for warning in warnings:

@@ -64,6 +64,7 @@ RUN_OPTIONS: list[tuple[str, dict[str, Any]]] = [
                                    "help": "Stop when the loss on rows held out from training has not improved for N evaluations (one every save_steps steps); keep the best checkpoint."}),
     ("--max-length", {"type": int, "help": "Tokens per example."}),
     ("--lora-r", {"type": int, "help": "LoRA rank."}),
+    ("--adapter-layers", {"type": float, "help": "Share of the decoder layers, from the top, that get adapters (1.0: all)."}),
     ("--canaries", {"type": int, "help": "Plant this many fake identifiers in training prompts; report how many survive the safety filters."}),
     ("--seed", {"type": int, "help": "Random seed for splits, shuffling and initialisation."}),
     ("--precision", {"type": click.Choice(PRECISIONS), "help": "Training precision."}),

@@ -18,7 +18,7 @@ SEARCHABLE = {
     "learning_rate": float, "lora_r": int, "lora_alpha": int, "lora_dropout": float,
     "decay_fraction": float, "warmup_ratio": float, "epochs": float, "max_rows_per_task": int,
     "max_train_rows": int, "max_length": int, "batch_size": int, "gradient_accumulation": int,
-    "method": str,
+    "method": str, "adapter_layers": float,
 }
 """Run settings a sweep may vary, and their type; the others stay as the run sets them."""
 

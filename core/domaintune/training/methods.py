@@ -3,6 +3,7 @@ and in which dtype the frozen ones are kept."""
 
 from __future__ import annotations
 
+import math
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from domaintune.config import RunConfig
 from domaintune.precision import parameters_to_bf16, use_bf16
 
 if TYPE_CHECKING:
+    from torch import nn
     from transformers import PreTrainedModel
 
 
@@ -28,8 +30,9 @@ def cast_frozen_weights(model: PreTrainedModel, config: RunConfig) -> PreTrained
 
 
 def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
-    """Wrap the model in LoRA (or DoRA) adapters on every linear layer (peft finds them), or
-    train it all."""
+    """Wrap the model in LoRA (or DoRA) adapters on the linear layers of its upper
+    ``adapter_layers`` share of decoder layers (on every one, peft finds them), or train it
+    all."""
     if config.method == "full":
         return model
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -43,11 +46,42 @@ def prepare_model(model: PreTrainedModel, config: RunConfig) -> PreTrainedModel:
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules="all-linear",
+        target_modules=adapted_modules(model, config.adapter_layers),
         task_type="CAUSAL_LM",
         use_dora=config.method == "dora",
     )
     return get_peft_model(model, lora)
+
+
+def adapted_modules(model: nn.Module, share: float) -> str | list[str]:
+    """The linear layers that get adapters: peft's "all-linear" for every decoder layer, else
+    the full names of the linear layers in the top ``share`` of them (at least one layer).
+
+    Nothing below the lowest adapted layer needs a gradient, so autograd neither keeps its
+    activations nor runs its backward pass. The decoder's layers are the model's largest
+    ModuleList, whatever its name (``layers``, ``h``, ``blocks``); a model without one gets
+    adapters on every linear layer.
+    """
+    from torch import nn
+
+    stacks = [module for module in model.modules() if isinstance(module, nn.ModuleList)]
+    if share >= 1 or not stacks:
+        return "all-linear"
+    layers = max(stacks, key=lambda stack: sum(p.numel() for p in stack.parameters()))
+    names = {id(module): name for name, module in model.named_modules()}
+    upper = layers[len(layers) - max(1, math.ceil(len(layers) * share)):]
+    return [names[id(module)] for layer in upper for module in layer.modules() if isinstance(module, nn.Linear)]
+
+
+def adapter_placement(config: RunConfig) -> str:
+    """Where the adapters go, for the run's output: " (adapters on the upper 25% ...)" when not
+    on every layer, else nothing."""
+    if not config.uses_adapter or config.adapter_layers >= 1:
+        return ""
+    return (
+        f" (adapters on the upper {config.adapter_layers:.0%} of the decoder's layers: "
+        "adapter_layers, 1.0 for every layer)"
+    )
 
 
 def adapter_inputs_uncast(model: PreTrainedModel, config: RunConfig) -> AbstractContextManager[None]:
