@@ -160,7 +160,8 @@ def tuned_model_setups(
     args: argparse.Namespace, model: Any, tokenizer: Any, prompts: list[str], labels: list[str], bf16: bool,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Rows/s of label scoring and of greedy generation on a tuned model as `tune` scores it
-    (LoRA on every linear layer, unmerged, the frozen weights in bf16 where native), today's
+    (LoRA where `tune` puts it: the linear layers of the upper half of the decoder's layers,
+    `adapter_layers`; unmerged, the frozen weights in bf16 where native), today's
     method (``logits_to_keep`` as an int; each generated prompt prefilled whole; peft's adapter
     forward) against ours (an index tensor, `domaintune.positions`; the shared prefix prefilled
     once, `domaintune.prefix`; the adapters folded, `domaintune.lora_inference`).

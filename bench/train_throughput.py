@@ -14,8 +14,10 @@ same wall-clock budget, each in its own subprocess so that its peak RSS is its o
   b     TRL SFTTrainer with its defaults: LoRA (peft LoraConfig() defaults), packing (bfd,
         padding-free), batch 8, lr 2e-5, gradient checkpointing, bf16; prompt-completion
         conversational rows; only use_cpu=True, max_length and the budget are set
-  c     domaintune in 1 process: tokenize_dataset, prepare_model, train (its defaults: LoRA r16
-        on every linear layer, lr 2e-4, batch 8, answer-only loss, bf16 where native)
+  c     domaintune in 1 process: tokenize_dataset, prepare_model, train, with the settings
+        `tune --domain legal` resolves (LoRA r16 on the linear layers of the upper half of the
+        decoder's layers, lr 2e-4, batch 8, answer-only loss, bf16 where native);
+        --adapter-layers 1 puts adapters on every layer
   d     the same pieces under `torchrun --nproc_per_node 2`, one thread per process; if
         torch.distributed cannot start, (d) is reported as (c)'s layout with a note
 
@@ -277,7 +279,7 @@ def setup_trl(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) -
 def setup_ours(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """(c) and (d): domaintune's own pieces; under torchrun each rank runs this."""
     import datasets
-    from domaintune.config import RunConfig
+    from domaintune.settings import resolve_settings
     from domaintune.training.distributed import start_processes
     from domaintune.precision import use_bf16
     from domaintune.training.batches import tokenize_dataset
@@ -285,10 +287,11 @@ def setup_ours(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) 
     from domaintune.training.train import train
 
     processes = start_processes()
-    config = RunConfig(
-        domain=DOMAIN, time_budget_minutes=args.budget_seconds / 60, max_length=args.max_length,
-        epochs=args.epochs, seed=args.seed,
-    )
+    # The settings `tune --domain legal` resolves (domaintune.settings), with the bench's budget.
+    config = resolve_settings({
+        "domain": DOMAIN, "time_budget_minutes": args.budget_seconds / 60, "max_length": args.max_length,
+        "epochs": args.epochs, "seed": args.seed, "adapter_layers": args.adapter_layers,
+    }, for_run=False).config
     train_set = tokenize_dataset(
         datasets.Dataset.from_list(pieces["train_rows"]), pieces["formatter"], pieces["tokenizer"],
         config.max_length, DOMAIN,
@@ -301,7 +304,7 @@ def setup_ours(args: argparse.Namespace, pieces: dict[str, Any], workdir: Path) 
     seconds = time.monotonic() - started
     ranks = processes.gather({"tokens": counter.tokens, "rss": peak_rss_mib()})
     return {
-        "method": config.method, "precision": "bf16" if use_bf16(config.precision) else "fp32",
+        "method": config.method, "adapter_layers": config.adapter_layers, "precision": "bf16" if use_bf16(config.precision) else "fp32",
         "steps": result.steps, "epochs": result.epochs, "tokens": sum(r["tokens"] for r in ranks),
         # train()'s own count (its collator's, summed over processes), for comparison.
         "train_result_tokens": result.tokens, "train_seconds": seconds,
@@ -365,7 +368,9 @@ def child_command(args: argparse.Namespace, setup: str, result_file: Path) -> tu
         "--train-rows", str(args.train_rows), "--eval-rows", str(args.eval_rows), "--seed", str(args.seed),
         "--max-length", str(args.max_length), "--budget-seconds", str(args.budget_seconds),
         "--epochs", str(args.epochs),
-    ] + (["--model", args.model] if args.model else [])
+    ] + (["--model", args.model] if args.model else []) + (
+        ["--adapter-layers", str(args.adapter_layers)] if args.adapter_layers is not None else []
+    )
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
     if setup == "d":
         env["OMP_NUM_THREADS"] = "1"  # 2 processes x 1 thread on the 2 cores
@@ -405,11 +410,15 @@ def run_setup(args: argparse.Namespace, setup: str, logs: Path) -> tuple[dict[st
     return json.loads(result_file.read_text(encoding="utf-8")), ""
 
 
-def flops_per_token(result: dict[str, Any]) -> tuple[int, str]:
-    # Full FT: forward 2N + backward 4N. LoRA: forward 2N + activation gradients 2N (the frozen
+def flops_per_token(result: dict[str, Any]) -> tuple[float, str]:
+    # Full FT: forward 2N + backward 4N. LoRA: forward 2N + activation gradients 2N over the
+    # layers the backward pass reaches, the share ``adapter_layers`` from the top (the frozen
     # weights get no weight gradient; the adapters' own cost is negligible). N excludes the
     # (tied) embedding: domaintune's loss runs the output layer on the answer positions only.
-    return (6, "6 x N") if result["method"] == "full" else (4, "4 x N")
+    if result["method"] == "full":
+        return 6, "6 x N"
+    share = result.get("adapter_layers", 1.0)
+    return 2 + 2 * share, "4 x N" if share == 1 else f"(2 + 2 x {share:g}) x N"
 
 
 def best_layout(one: dict[str, Any] | None, two: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -486,7 +495,7 @@ def run_parent(args: argparse.Namespace) -> None:
             continue
         k, formula = flops_per_token(r)
         gflops = k * r["non_embedding_params"] * r["tokens_per_second"] / 1e9
-        print(f"{setup}: {formula} x tok/s = {k} x {r['non_embedding_params'] / 1e6:.1f}M x "
+        print(f"{setup}: {formula} x tok/s = {k:g} x {r['non_embedding_params'] / 1e6:.1f}M x "
               f"{r['tokens_per_second']:.1f} = {gflops:.1f} GFLOP/s: {gflops / peaks['float32']:.1%} of the "
               f"fp32 matmul peak, {gflops / peaks['bfloat16']:.1%} of the bf16 peak (ran {r['precision']})")
 
@@ -521,6 +530,8 @@ def main() -> None:
     parser.add_argument("--budget-seconds", type=float, default=120.0, help="training wall-clock per setup")
     parser.add_argument("--epochs", type=float, default=3.0,
                         help="epoch cap for every setup (TrainingArguments' default); the budget should end training first")
+    parser.add_argument("--adapter-layers", type=float, default=None,
+                        help="(c) and (d): share of the decoder layers with adapters; default: domaintune's")
     parser.add_argument("--setups", default="base,a,b,c,d", help="comma-separated: " + ", ".join(SETUPS))
     parser.add_argument("--log-dir", default=None, help="where each setup's log and result go; default: a temp folder")
     parser.add_argument("--setup", choices=sorted(SETUPS), help=argparse.SUPPRESS)  # child process
