@@ -11,12 +11,12 @@ from domaintune.lora_inference import folded_adapters
 from domaintune.model import load_model
 from domaintune.training.methods import prepare_model
 from peft.tuners.lora import Linear as LoraLinear
-from training_rows import randomize_lora_b
+from training_rows import EVERY_LAYER, randomize_lora_b
 
 
 def tuned_model(tiny_model: str, method: str = "lora") -> torch.nn.Module:
     torch.manual_seed(0)
-    config = build_config({"domain": "legal", "method": method, "precision": "fp32"})
+    config = build_config({"domain": "legal", "method": method, "precision": "fp32", **EVERY_LAYER})
     model = prepare_model(load_model(tiny_model), config)
     randomize_lora_b(model, std=0.05)
     return model.eval()

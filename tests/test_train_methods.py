@@ -184,7 +184,6 @@ def test_bf16_frozen_weights_keep_the_rotary_frequencies_in_fp32(tiny_model: str
     assert buffers and set(buffers.values()) == {torch.float32}
 
 
-
 @pytest.mark.parametrize("share", [0.5, 1.0])
 def test_adapters_on_the_upper_layers_only_stop_the_backward_pass_there(
     tmp_path: Path, tiny_model: str, test_domain: Domain, share: float

@@ -20,7 +20,7 @@ from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.methods import prepare_model
 from domaintune.training.totals import TokenCount
 from domaintune.training.train import train
-from training_rows import randomize_lora_b, shared_prefix_rows
+from training_rows import EVERY_LAYER, randomize_lora_b, shared_prefix_rows
 from transformers import TrainerCallback, TrainingArguments
 
 
@@ -30,7 +30,7 @@ def test_training_attention_gives_sdpas_loss_and_gradients_on_a_padded_batch(
 ) -> None:
     tokenizer = load_tokenizer(tiny_model)
     torch.manual_seed(0)
-    config = build_config({"domain": "legal", "precision": "fp32"})
+    config = build_config({"domain": "legal", "precision": "fp32", **EVERY_LAYER})
     model = prepare_model(load_model(tiny_model), config)
     randomize_lora_b(model, std=0.02)
     model.train()
@@ -96,7 +96,7 @@ def test_longer_rows_keep_sdpa_whose_memory_grows_linearly(tiny_model: str) -> N
 
 def test_the_shared_prefix_runs_in_the_rows_own_pass(tiny_model: str, tmp_path: Path) -> None:
     tokenizer = load_tokenizer(tiny_model)
-    model = prepare_model(load_model(tiny_model), build_config({"domain": "legal", "precision": "fp32"})).train()
+    model = prepare_model(load_model(tiny_model), build_config({"domain": "legal", "precision": "fp32", **EVERY_LAYER})).train()
     batch = LeftPadToLongest(tokenizer.pad_token_id)(shared_prefix_rows(tokenizer))
     trainer = AnswerLossTrainer(
         model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),

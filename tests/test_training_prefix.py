@@ -12,7 +12,7 @@ from domaintune.training.batches import LeftPadToLongest
 from domaintune.training.loss import AnswerLossTrainer
 from domaintune.training.methods import prepare_model
 from domaintune.training.totals import TokenCount
-from training_rows import randomize_lora_b, shared_prefix_rows
+from training_rows import EVERY_LAYER, randomize_lora_b, shared_prefix_rows
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 
@@ -42,7 +42,7 @@ def test_the_shared_prefix_gives_the_plain_batchs_loss_and_gradients(
 ) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     torch.manual_seed(0)
-    config = build_config({}, {"domain": "legal", "method": method, "precision": "fp32", "lora_dropout": 0.0})
+    config = build_config({}, {"domain": "legal", "method": method, "precision": "fp32", "lora_dropout": 0.0, **EVERY_LAYER})
     model = prepare_model(AutoModelForCausalLM.from_pretrained(tiny_model), config)
     if method == "lora":  # B = 0 at the start would leave A without gradient
         randomize_lora_b(model, std=0.02)
@@ -94,7 +94,7 @@ def test_bf16_lora_inputs_left_uncast_give_the_same_gradients_and_keep_less_for_
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     torch.manual_seed(0)
-    config = build_config({}, {"domain": "legal", "method": "lora", "precision": "bf16"})
+    config = build_config({}, {"domain": "legal", "method": "lora", "precision": "bf16", **EVERY_LAYER})
     model = prepare_model(parameters_to_bf16(AutoModelForCausalLM.from_pretrained(tiny_model)), config)
     randomize_lora_b(model, std=0.02)
     model.train()

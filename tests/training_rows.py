@@ -44,6 +44,12 @@ def shared_prefix_rows(tokenizer) -> list[dict[str, list[int]]]:  # noqa: ANN001
     return [{"input_ids": i, "labels": l} for i, l in zip(encoded["input_ids"], encoded["labels"])]
 
 
+EVERY_LAYER = {"adapter_layers": 1.0}
+"""Adapters on every decoder layer (the default is the upper half): the tests that compare
+losses and gradients across attention kernels, the shared prefix's paths or folded adapters
+then reach every layer's attention, prefix cache and adapters."""
+
+
 def randomize_lora_b(model: torch.nn.Module, std: float) -> None:
     """peft starts B at 0, which leaves A without gradient and the adapters without effect."""
     import torch
