@@ -155,6 +155,14 @@ and end-of-turn tokens alone take about a dozen (at max_length 1 training failed
 error; at 4 every answer filled the whole example)."""
 
 
+def adapted_layers_phrase(method: str, adapter_layers: float) -> str:
+    """"on the upper 50% of the decoder's layers" where a run's adapters sit on some of them
+    only, else "": the run's output and the model card say it the same way."""
+    if method == "full" or adapter_layers >= 1:
+        return ""
+    return f"on the upper {adapter_layers:.0%} of the decoder's layers"
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a YAML (.yaml/.yml) or TOML (.toml) mapping of config keys."""
     if not path.is_file():

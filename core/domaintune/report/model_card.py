@@ -7,6 +7,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from domaintune.config import adapted_layers_phrase
 from domaintune.report.escaping import markdown_text as md
 from domaintune.report.markdown import render_markdown
 
@@ -41,8 +42,7 @@ def render_model_card(summary: dict[str, Any], config: dict[str, Any]) -> str:
     import yaml
 
     method = config.get("method", "lora")
-    share = config.get("adapter_layers", 1.0)
-    where = f" on the upper {share:.0%} of the decoder's layers" if method != "full" and share < 1 else ""
+    where = adapted_layers_phrase(method, config.get("adapter_layers", 1.0))
     data = summary["data"]
     shared = {
         **summary,
@@ -75,7 +75,7 @@ def render_model_card(summary: dict[str, Any], config: dict[str, Any]) -> str:
     }
     return (
         "---\n" + yaml.safe_dump(front_matter, sort_keys=False) + "---\n\n"
-        + f"{TRAINED[method]}{where} fine-tuned by domaintune on the {md(summary['domain'])} domain, "
+        + f"{TRAINED[method]}{' ' + where if where else ''} fine-tuned by domaintune on the {md(summary['domain'])} domain, "
         + f"from the base model {md(shared['model'])}.\n\n"
         + render_markdown(shared).split("\n", 1)[1]
     )

@@ -7,7 +7,7 @@ import math
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from domaintune.config import RunConfig
+from domaintune.config import RunConfig, adapted_layers_phrase
 from domaintune.precision import parameters_to_bf16, use_bf16
 
 if TYPE_CHECKING:
@@ -76,12 +76,8 @@ def adapted_modules(model: nn.Module, share: float) -> str | list[str]:
 def adapter_placement(config: RunConfig) -> str:
     """Where the adapters go, for the run's output: " (adapters on the upper 25% ...)" when not
     on every layer, else nothing."""
-    if not config.uses_adapter or config.adapter_layers >= 1:
-        return ""
-    return (
-        f" (adapters on the upper {config.adapter_layers:.0%} of the decoder's layers: "
-        "adapter_layers, 1.0 for every layer)"
-    )
+    where = adapted_layers_phrase(config.method, config.adapter_layers)
+    return f" (adapters {where}: adapter_layers, 1.0 for every layer)" if where else ""
 
 
 def adapter_inputs_uncast(model: PreTrainedModel, config: RunConfig) -> AbstractContextManager[None]:
